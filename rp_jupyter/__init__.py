@@ -1,0 +1,71 @@
+"""rp_jupyter: build RunPod Serverless workers inside a Jupyter notebook.
+
+``%load_ext rp_jupyter`` for the magics; the same API from plain Python::
+
+    import rp_jupyter
+    rp_jupyter.register(handler)
+    job = rp_jupyter.run("handler", {"input": {"prompt": "hi"}})
+    job.wait().to_status()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .exceptions import (
+    HandlerNotFoundError,
+    JobStateError,
+    JobWaitTimeout,
+    PayloadTooLargeError,
+    RegistrationError,
+    RequestError,
+    RpJupyterError,
+    RuntimeStoppedError,
+    UsageProblem,
+)
+from .runtime import HandlerKind, HandlerSpec, Job, JobEvent, JobStatus, Runtime
+from .session import get_runtime, handler, jobs, register, run, run_sync, shutdown
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HandlerKind",
+    "HandlerNotFoundError",
+    "HandlerSpec",
+    "Job",
+    "JobEvent",
+    "JobStateError",
+    "JobStatus",
+    "JobWaitTimeout",
+    "PayloadTooLargeError",
+    "RegistrationError",
+    "RequestError",
+    "RpJupyterError",
+    "Runtime",
+    "RuntimeStoppedError",
+    "UsageProblem",
+    "__version__",
+    "get_runtime",
+    "handler",
+    "jobs",
+    "load_ipython_extension",
+    "register",
+    "run",
+    "run_sync",
+    "shutdown",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext rp_jupyter``: the magics, and the SDK routed to the runtime."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext rp_jupyter``: stop the runtime in stages and restore the SDK untouched."""
+    from .magics import unload
+
+    unload(ipython)

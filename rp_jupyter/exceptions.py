@@ -1,0 +1,70 @@
+"""The error tree of rp_jupyter: one root, "you called it wrong" kept apart from "the job failed".
+
+::
+
+    RpJupyterError
+    ├── UsageProblem                    you called it wrong (the magics show these as one line)
+    │   ├── RequestError                a request RunPod would refuse: no ``input``, not JSON, ...
+    │   │   └── PayloadTooLargeError    over RunPod's 10 MB (/run) or 20 MB (/runsync) limit
+    │   ├── HandlerNotFoundError        no handler registered under that name
+    │   ├── RegistrationError           not a usable handler / config
+    │   └── JobStateError               the call does not fit the job's state
+    ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
+    └── RuntimeStoppedError             the runtime was shut down
+
+A job that fails is *data*, not an exception: ``job.status`` is ``FAILED`` and ``job.error`` holds
+RunPod's error value, exactly as a client of a deployed endpoint would see it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HandlerNotFoundError",
+    "JobStateError",
+    "JobWaitTimeout",
+    "PayloadTooLargeError",
+    "RegistrationError",
+    "RequestError",
+    "RpJupyterError",
+    "RuntimeStoppedError",
+    "UsageProblem",
+]
+
+
+class RpJupyterError(Exception):
+    """Root of every error rp_jupyter raises on purpose."""
+
+
+class UsageProblem(RpJupyterError):
+    """The caller asked for something that cannot be done as asked."""
+
+
+class RequestError(UsageProblem, ValueError):
+    """A job request that RunPod's API would refuse."""
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over RunPod's payload limit for the route."""
+
+
+class HandlerNotFoundError(UsageProblem, KeyError):
+    """No handler is registered under the given name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RegistrationError(UsageProblem, TypeError):
+    """The object given as a handler (or its config) cannot be used."""
+
+
+class JobStateError(UsageProblem):
+    """The operation does not fit the job's current state."""
+
+
+class JobWaitTimeout(RpJupyterError, TimeoutError):
+    """Waiting for a job ran past the caller's timeout (the job itself goes on)."""
+
+
+class RuntimeStoppedError(RpJupyterError):
+    """The runtime no longer accepts jobs."""

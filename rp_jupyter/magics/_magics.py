@@ -1,0 +1,177 @@
+"""The magics: ``%%rp_handler``, ``%rp_run`` / ``%%rp_run``, ``%rp_jobs``."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Float
+
+from .. import session
+from ..exceptions import UsageProblem
+from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
+from ._display import JobsTable
+from ._request import load_json, parse_run_line, read_request_file
+
+__all__ = ["RunPodMagics", "load", "unload"]
+
+_MISSING = object()
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Our "you called it wrong" errors become IPython's one-line ``UsageError``."""
+    try:
+        yield
+    except UsageProblem as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fixed_concurrency(n: int) -> Callable[[int], int]:
+    def concurrency_modifier(current: int) -> int:
+        return n
+
+    return concurrency_modifier
+
+
+@magics_class
+class RunPodMagics(Magics):
+    """Develop RunPod Serverless handlers in the kernel. Settings work with ``%config``."""
+
+    sync_wait = Float(
+        90.0, config=True, help="Seconds %rp_run --sync waits before returning the job's status (RunPod: 90)."
+    )
+    execution_timeout = Float(
+        DEFAULT_EXECUTION_TIMEOUT,
+        config=True,
+        help="Default execution timeout of handlers in seconds (RunPod's default: 600); 0 = none.",
+    )
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="endpoint name for the handler (default: the function's name)")
+    @argument("--aggregate", action="store_true", help="return_aggregate_stream=True for generators")
+    @argument("--concurrency", type=int, metavar="N", help="a fixed concurrency_modifier returning N")
+    @argument("--timeout", type=float, metavar="S", help="execution timeout in seconds (0 = none)")
+    @no_var_expand
+    @line_cell_magic
+    def rp_handler(self, line: str, cell: str | None = None) -> None:
+        """%%rp_handler [NAME] [--aggregate] [--concurrency N] [--timeout S]
+
+        Run the cell (a RunPod handler.py, ``runpod.serverless.start({...})`` line included) and
+        register its handler: the one passed to ``start``, else the function named ``handler``.
+        """
+        if cell is None:
+            raise UsageError("%%rp_handler is a cell magic: put it on the first line of the handler's cell")
+        args = _parse(self.rp_handler, line)
+        if args.concurrency is not None and args.concurrency < 1:
+            raise UsageError(f"--concurrency takes a whole number >= 1, got {args.concurrency}")
+        if args.timeout is not None and args.timeout < 0:
+            raise UsageError(f"--timeout takes seconds >= 0, got {args.timeout}")
+        config = self._run_handler_cell(cell)
+        overrides: dict[str, Any] = {"execution_timeout": self.execution_timeout}
+        if args.aggregate:
+            overrides["return_aggregate_stream"] = True
+        if args.concurrency is not None:
+            overrides["concurrency_modifier"] = _fixed_concurrency(args.concurrency)
+        if args.timeout is not None:
+            overrides["execution_timeout"] = args.timeout
+        with _usage_errors():
+            replaced = args.name or getattr(config["handler"], "__name__", None)
+            existed = replaced in session.get_runtime().handlers
+            spec = session.register_config(config, args.name, **overrides)
+        print(_registered_line(spec, existed))
+
+    def _run_handler_cell(self, cell: str) -> dict[str, Any]:
+        before = self.shell.user_ns.get("handler", _MISSING)
+        with session.capture_starts() as configs:
+            result = self.shell.run_cell(cell, store_history=False)
+        if not result.success:
+            raise UsageError("the handler cell raised (see above); no handler was registered")
+        if configs:
+            return configs[-1]
+        found = self.shell.user_ns.get("handler", _MISSING)
+        if found is _MISSING or found is before or not callable(found):
+            raise UsageError(
+                "no handler found: the cell neither calls runpod.serverless.start({\"handler\": ...}) "
+                "nor defines a function named handler"
+            )
+        return {"handler": found}
+
+    @no_var_expand
+    @line_cell_magic
+    def rp_run(self, line: str, cell: str | None = None) -> Any:
+        """%rp_run NAME [REQUEST_JSON] [--file PATH] [--sync] [--wait S]
+
+        Queue a job (``POST /run``) and return the Job at once; with ``--sync`` wait as ``/runsync``
+        does and return its body. As a cell magic the body is the request JSON. Without a request,
+        ``./test_input.json`` is used, as RunPod's local mode does.
+        """
+        args = parse_run_line(line)
+        if cell is not None and cell.strip():
+            if args.request is not None or args.file:
+                raise UsageError("give the request either in the cell body or on the magic line, not both")
+            args.request = load_json(cell, "the cell's request")
+        elif args.file:
+            args.request = read_request_file(args.file)
+        elif args.request is None:
+            if not os.path.exists("test_input.json"):
+                raise UsageError(
+                    "no request: give JSON (%rp_run NAME {\"input\": {...}}), --file PATH, "
+                    "or put the JSON in a %%rp_run cell"
+                )
+            args.request = read_request_file("test_input.json")
+        with _usage_errors():
+            if args.sync:
+                wait = args.wait if args.wait is not None else self.sync_wait
+                return session.run_sync(args.name, args.request, wait=wait)
+            return session.run(args.name, args.request)
+
+    @line_magic
+    def rp_jobs(self, line: str) -> JobsTable:
+        """%rp_jobs — the jobs of this kernel: id, handler, state, times."""
+        if line.strip():
+            raise UsageError("%rp_jobs takes no arguments")
+        return JobsTable(session.jobs())
+
+
+def _parse(magic: Callable[..., Any], line: str) -> Any:
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        raise
+    except (SystemExit, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _registered_line(spec: HandlerSpec, replaced: bool) -> str:
+    verb = "replaced" if replaced else "registered"
+    return f"rp_jupyter: {verb} handler {spec.name!r} ({spec.describe()})"
+
+
+_loaded: list[Any] = []
+
+
+def load(ipython: Any) -> None:
+    if ipython is None:
+        raise RuntimeError("rp_jupyter's magics need an IPython shell (use %load_ext rp_jupyter)")
+    ipython.register_magics(RunPodMagics)
+    session.install_bridge()
+    if not _loaded:
+        atexit.register(session.shutdown)
+    _loaded.append(ipython)
+
+
+def unload(ipython: Any) -> None:
+    session.shutdown()
+    atexit.unregister(session.shutdown)
+    _loaded.clear()
+    magics = ipython.magics_manager.magics
+    for kind, names in (("cell", ("rp_handler", "rp_run")), ("line", ("rp_handler", "rp_run", "rp_jobs"))):
+        for name in names:
+            magics[kind].pop(name, None)

@@ -1,0 +1,158 @@
+"""The composition root and the plain-Python API: one runtime per process, the SDK bridge.
+
+Works without IPython (scripts, tests). The magics are a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from ._sdk import SdkBridge
+from .exceptions import RegistrationError
+from .runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, Job, Runtime
+
+__all__ = [
+    "capture_starts",
+    "get_runtime",
+    "handler",
+    "jobs",
+    "register",
+    "register_config",
+    "run",
+    "run_sync",
+    "shutdown",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+_captures: list[list[dict[str, Any]]] = []
+_CONFIG_KEYS = {"handler", "return_aggregate_stream", "concurrency_modifier", "refresh_worker", "rp_args"}
+
+
+def _on_start(config: Any) -> None:
+    """``runpod.serverless.start(config)`` from notebook code."""
+    if not isinstance(config, dict) or "handler" not in config:
+        raise RegistrationError(
+            'runpod.serverless.start() takes a config dict with a "handler", '
+            'e.g. runpod.serverless.start({"handler": handler})'
+        )
+    if _captures:
+        _captures[-1].append(config)
+        return
+    spec = register_config(config)
+    print(f"rp_jupyter: registered handler {spec.name!r} ({spec.describe()})")
+
+
+def _on_progress(job: Any, progress: Any) -> None:
+    """``runpod.serverless.progress_update(job, progress)`` from a handler."""
+    get_runtime().progress(job["id"], progress)
+
+
+_bridge = SdkBridge(_on_start, _on_progress)
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, started on first use (with the SDK bridge installed)."""
+    global _runtime
+    with _lock:
+        if _runtime is None or not _runtime.accepting:
+            _runtime = Runtime()
+        _bridge.install()
+        return _runtime
+
+
+def install_bridge() -> None:
+    """Route ``runpod.serverless.start``/``progress_update`` to rp_jupyter (cheap; no runtime yet)."""
+    _bridge.install()
+
+
+@contextlib.contextmanager
+def capture_starts() -> Iterator[list[dict[str, Any]]]:
+    """Collect ``runpod.serverless.start`` configs instead of registering them (``%%rp_handler``)."""
+    _bridge.install()
+    captured: list[dict[str, Any]] = []
+    _captures.append(captured)
+    try:
+        yield captured
+    finally:
+        _captures.remove(captured)
+
+
+def register(
+    fn: Callable[..., Any],
+    name: str | None = None,
+    *,
+    return_aggregate_stream: bool = False,
+    concurrency_modifier: Callable[[int], int] | None = None,
+    refresh_worker: bool = False,
+    execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
+) -> HandlerSpec:
+    """Register ``fn`` as a RunPod handler named ``name`` (default: the function's name)."""
+    return get_runtime().register(
+        fn,
+        name,
+        return_aggregate_stream=return_aggregate_stream,
+        concurrency_modifier=concurrency_modifier,
+        refresh_worker=refresh_worker,
+        execution_timeout=execution_timeout,
+    )
+
+
+def register_config(config: dict[str, Any], name: str | None = None, **overrides: Any) -> HandlerSpec:
+    """Register from a ``runpod.serverless.start`` config; ``overrides`` win over its keys."""
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        raise RegistrationError(
+            f"unknown runpod.serverless.start config key(s): {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(_CONFIG_KEYS - {'rp_args'}))})"
+        )
+    options: dict[str, Any] = {
+        "return_aggregate_stream": bool(config.get("return_aggregate_stream", False)),
+        "concurrency_modifier": config.get("concurrency_modifier"),
+        "refresh_worker": bool(config.get("refresh_worker", False)),
+    }
+    options.update(overrides)
+    return register(config["handler"], name, **options)
+
+
+def handler(
+    fn: F | None = None, /, *, name: str | None = None, **options: Any
+) -> F | Callable[[F], F]:
+    """Decorator form of :func:`register` (for editors that stumble on cell magics).
+
+    ``@rp_jupyter.handler`` or ``@rp_jupyter.handler(name="echo", return_aggregate_stream=True)``.
+    """
+    def decorate(function: F) -> F:
+        register(function, name, **options)
+        return function
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def run(name: str, request: Any) -> Job:
+    """``POST /run``: queue a job for handler ``name``; returns the :class:`Job` at once."""
+    return get_runtime().submit(name, request)
+
+
+def run_sync(name: str, request: Any, *, wait: float | None = 90.0) -> dict[str, Any]:
+    """``POST /runsync``: RunPod's body once the job ends, or its status after ``wait`` s."""
+    return get_runtime().run_sync(name, request, wait=wait)
+
+
+def jobs() -> list[Job]:
+    """The jobs of this process's runtime, oldest first."""
+    return get_runtime().jobs if _runtime is not None else []
+
+
+def shutdown(timeout: float = 5.0) -> list[Job]:
+    """Stop the runtime in stages and restore the SDK; returns the jobs that had to be cancelled."""
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    _bridge.uninstall()
+    return runtime.shutdown(timeout) if runtime is not None else []
