@@ -30,7 +30,7 @@ class JobsTable:
             return "no jobs yet"
         rows = [_COLUMNS, *(_row(job) for job in self.jobs)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))

@@ -88,14 +88,16 @@ class RunPodMagics(Magics):
         print(_registered_line(spec, existed))
 
     def _run_handler_cell(self, cell: str) -> dict[str, Any]:
-        before = self.shell.user_ns.get("handler", _MISSING)
+        shell = self.shell
+        assert shell is not None, "magics are registered with a shell"
+        before = shell.user_ns.get("handler", _MISSING)
         with session.capture_starts() as configs:
-            result = self.shell.run_cell(cell, store_history=False)
+            result = shell.run_cell(cell, store_history=False)
         if not result.success:
             raise UsageError("the handler cell raised (see above); no handler was registered")
         if configs:
             return configs[-1]
-        found = self.shell.user_ns.get("handler", _MISSING)
+        found = shell.user_ns.get("handler", _MISSING)
         if found is _MISSING or found is before or not callable(found):
             raise UsageError(
                 "no handler found: the cell neither calls runpod.serverless.start({\"handler\": ...}) "

@@ -391,7 +391,8 @@ class Runtime:
         outcome = await loop.run_in_executor(endpoint.executor, _call_sync, spec.fn, job.job)
         if inspect.isawaitable(outcome):  # a sync callable that returned an awaitable
             return await _await_result(outcome)
-        return outcome
+        result: dict[str, Any] = outcome
+        return result
 
 
 # ---- handler calls (their frames are left out of the tracebacks users see) -------------------
@@ -470,7 +471,7 @@ def _drain_sync(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> dic
     generator: Iterator[Any] | None = None
     try:
         generator = spec.fn(job.job)
-        for value in generator:  # type: ignore[union-attr]
+        for value in generator:
             if job.done:  # cancelled or timed out: stop between yields, post nothing
                 return None
             stop = stream.take(value)

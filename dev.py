@@ -1,0 +1,245 @@
+"""The project's one entry point. Standard library only: runs with any Python >= 3.10, no venv needed.
+
+    python3 dev.py setup                 create .venv and install rp-jupyter[test] into it (editable)
+    python3 dev.py quickstart [ARGS]     setup, then open notebooks/quickstart.ipynb in JupyterLab
+    python3 dev.py quickstart --headless setup, then run the notebook in a real kernel and print outputs
+    python3 dev.py test [PYTEST ARGS]    setup, static checks, then pytest (CI runs exactly this)
+    python3 dev.py check                 setup, then the static checks only (ruff, lint-imports, mypy)
+
+Setup is skipped when .venv holds a stamp matching the hash of pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".rp-jupyter-setup"
+NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+HEADLESS_TIMEOUT_S = 300
+
+
+def say(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+
+
+def run(*cmd: str | Path, env: dict[str, str] | None = None) -> int:
+    """Run a command in the repo root; return its exit code."""
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
+
+
+def venv_env() -> dict[str, str]:
+    """Environment for tools run from the venv: its bin first, its kernels first."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV)
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        filter(None, [str(VENV / "share" / "jupyter"), env.get("JUPYTER_PATH")])
+    )
+    return env
+
+
+# ---------------------------------------------------------------- setup
+
+
+def setup_hash() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def setup() -> None:
+    """Create .venv and install the project with its test extra; quick when already done."""
+    if STAMP.exists() and STAMP.read_text().strip() == setup_hash():
+        return
+    started = time.monotonic()
+    if not PYTHON.exists():
+        say("creating .venv")
+        check_ok(run(sys.executable, "-m", "venv", VENV), "python -m venv")
+    install_project()
+    STAMP.write_text(setup_hash() + "\n")
+    say(f"setup done in {time.monotonic() - started:.1f} s")
+
+
+def install_project() -> None:
+    """uv when it can be had (fast), plain pip otherwise."""
+    uv = BIN / "uv"
+    if not uv.exists():
+        run(PYTHON, "-m", "pip", "install", "--quiet", "uv")
+    if uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]") == 0:
+        return
+    say("uv install failed; falling back to pip")
+    check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]"), "pip install -e .[test]")
+
+
+def check_ok(code: int, what: str) -> None:
+    if code != 0:
+        sys.exit(f"dev.py: {what} failed (exit {code})")
+
+
+# ---------------------------------------------------------------- static checks
+
+
+def check_ruff() -> int:
+    return run(BIN / "ruff", "check", ".", env=venv_env())
+
+
+def check_imports() -> int:
+    return run(BIN / "lint-imports", env=venv_env())
+
+
+def check_types() -> int:
+    return run(BIN / "mypy", "rp_jupyter", env=venv_env())
+
+
+CHECKS = {"ruff": check_ruff, "lint-imports": check_imports, "mypy": check_types}
+
+
+def static_checks() -> list[str]:
+    """Run every check (not stopping at the first); return the names of those that failed."""
+    failed = []
+    for name, check in CHECKS.items():
+        say(f"check: {name}")
+        if check() != 0:
+            failed.append(name)
+    return failed
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_setup(args: list[str]) -> int:
+    setup()
+    return 0
+
+
+def cmd_check(args: list[str]) -> int:
+    setup()
+    failed = static_checks()
+    if failed:
+        say(f"FAILED checks: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def cmd_test(args: list[str]) -> int:
+    setup()
+    failed = static_checks()
+    code = run(PYTHON, "-m", "pytest", *args, env=venv_env())
+    if code == 5:
+        say("pytest collected no tests")
+    if code != 0:
+        failed.append("pytest")
+    if failed:
+        say(f"FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def cmd_quickstart(args: list[str]) -> int:
+    setup()
+    if "--headless" in args:
+        return run_headless()
+    extra = list(args)
+    if not any(a.startswith("--ip") for a in extra):
+        extra.append("--ip=127.0.0.1")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        extra.append("--allow-root")
+    os.chdir(ROOT)
+    os.execve(BIN / "jupyter", ["jupyter", "lab", str(NOTEBOOK.relative_to(ROOT)), *extra], venv_env())
+
+
+def run_headless() -> int:
+    """Re-run this script under the venv's Python (nbclient, ipykernel); kill it past the deadline."""
+    cmd = [str(PYTHON), str(Path(__file__).resolve()), "_execute-notebook", str(NOTEBOOK)]
+    try:
+        return subprocess.run(cmd, cwd=ROOT, env=venv_env(), timeout=HEADLESS_TIMEOUT_S + 60).returncode
+    except subprocess.TimeoutExpired:
+        say(f"quickstart --headless: killed after {HEADLESS_TIMEOUT_S + 60} s")
+        return 1
+
+
+# ---------------------------------------------------------------- headless notebook run (venv only)
+
+
+def cmd_execute_notebook(args: list[str]) -> int:
+    """Execute a notebook in a real python3 kernel; print each code cell's outputs."""
+    import nbclient
+    import nbformat
+
+    path = Path(args[0])
+    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    deadline = time.monotonic() + HEADLESS_TIMEOUT_S
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+        startup_timeout=60,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    error = execute(client)
+    print_outputs(nb)
+    if error:
+        print(f"quickstart: {error}", file=sys.stderr)
+        return 1
+    print(f"quickstart: ok, {path.name} ran end to end", file=sys.stderr)
+    return 0
+
+
+def execute(client: Any) -> str | None:
+    """Run the notebook; return a one-line error, or None when every cell succeeded."""
+    import nbclient.exceptions as nbx
+
+    try:
+        client.execute()
+    except nbx.CellExecutionError as exc:
+        return f"a cell raised {exc.ename}: {exc.evalue}".splitlines()[0]
+    except nbx.CellTimeoutError:
+        return f"timed out: the notebook did not finish within {HEADLESS_TIMEOUT_S} s"
+    except nbx.DeadKernelError as exc:
+        return f"the kernel died: {exc}".splitlines()[0]
+    return None
+
+
+def print_outputs(nb: Any) -> None:
+    """Print the stream and text/plain outputs of each executed code cell."""
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        print(f"--- cell {number} [{cell.get('execution_count') or ' '}]")
+        for output in cell.get("outputs", []):
+            print(output_text(output), end="")
+
+
+def output_text(output: dict[str, Any]) -> str:
+    if output["output_type"] == "stream":
+        text = output["text"]
+    elif output["output_type"] == "error":
+        text = f"{output['ename']}: {output['evalue']}"
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    return str(text) if text.endswith("\n") or not text else text + "\n"
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "quickstart": cmd_quickstart,
+    "test": cmd_test,
+    "check": cmd_check,
+    "_execute-notebook": cmd_execute_notebook,
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
