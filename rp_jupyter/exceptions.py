@@ -10,6 +10,7 @@
     │   ├── RegistrationError           not a usable handler / config
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
+    ├── ServerError                     the local HTTP server could not start (port busy, bad host)
     └── RuntimeStoppedError             the runtime was shut down
 
 A job that fails is *data*, not an exception: ``job.status`` is ``FAILED`` and ``job.error`` holds
@@ -27,6 +28,7 @@ __all__ = [
     "RequestError",
     "RpJupyterError",
     "RuntimeStoppedError",
+    "ServerError",
     "UsageProblem",
 ]
 
@@ -68,3 +70,7 @@ class JobWaitTimeout(RpJupyterError, TimeoutError):
 
 class RuntimeStoppedError(RpJupyterError):
     """The runtime no longer accepts jobs."""
+
+
+class ServerError(RpJupyterError):
+    """The local HTTP server could not start or serve."""

@@ -18,8 +18,8 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 from ..exceptions import (
     HandlerNotFoundError,
@@ -48,6 +48,7 @@ from ._status import JobStatus
 __all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "Runtime"]
 
 log = logging.getLogger("rp_jupyter")
+T = TypeVar("T")
 
 DEFAULT_EXECUTION_TIMEOUT = 600.0
 """RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
@@ -255,6 +256,10 @@ class Runtime:
             return False
         self._loop.call_soon(self._apply_progress, job, value)
         return True
+
+    def run_coroutine(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the runtime's loop (servers, pollers); a Future for its result."""
+        return self._loop.submit(coro)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` on the runtime's thread for every job event; returns unsubscribe."""
