@@ -1,10 +1,12 @@
-"""Shared fixtures: a fresh runtime per test, shut down after it."""
+"""Shared fixtures: a fresh runtime per test; a real ipykernel driven over ZMQ (what JupyterLab does)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 
 from rp_jupyter.runtime import Runtime
 
@@ -15,3 +17,48 @@ def runtime() -> Iterator[Runtime]:
     rt = Runtime()
     yield rt
     rt.shutdown(timeout=2.0)
+
+
+class Kernel:
+    def __init__(self, manager: Any, client: Any) -> None:
+        self.manager, self.client = manager, client
+
+    def send(self, code: str, **expressions: str) -> str:
+        """Start executing ``code``; the request's message id."""
+        msg_id: str = self.client.execute(code, user_expressions=expressions)
+        return msg_id
+
+    def reply(self, msg_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The execute_reply content for ``msg_id``."""
+        while True:
+            message = self.client.get_shell_msg(timeout=timeout)
+            if message["parent_header"].get("msg_id") == msg_id:
+                content: dict[str, Any] = message["content"]
+                return content
+
+    def iopub(self, msg_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Every iopub message sent while ``msg_id`` ran (up to its idle status)."""
+        messages = []
+        while True:
+            message = self.client.get_iopub_msg(timeout=timeout)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            messages.append(message)
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                return messages
+
+    def execute(self, code: str, timeout: float = 60, **expressions: str) -> dict[str, Any]:
+        """Run ``code`` to the end; fails the test if it raised. Returns the evaluated expressions."""
+        content = self.reply(self.send(code, **expressions), timeout)
+        assert content["status"] == "ok", f"{content.get('ename')}: {content.get('evalue')}"
+        return {name: value["data"]["text/plain"] for name, value in content["user_expressions"].items()}
+
+
+@pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60)
+    try:
+        yield Kernel(manager, client)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import html
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -166,32 +164,17 @@ class Job:
     def __repr__(self) -> str:
         return f"<Job {self.id} handler={self.handler!r} status={self.status.value}>"
 
-    def _summary_lines(self) -> list[str]:
-        lines = [f"Job {self.id} · handler {self.handler!r} · {self.status.value}"]
-        times = [f"delayTime {self.delay_time} ms"] if self.delay_time is not None else []
-        if self.execution_time is not None:
-            times.append(f"executionTime {self.execution_time} ms")
-        if times:
-            lines.append(" · ".join(times))
-        if self.stream:
-            lines.append(f"stream: {len(self.stream)} chunks")
-        if self.status is JobStatus.IN_PROGRESS and self.progress is not None:
-            lines.append(f"progress: {_short_json(self.progress)}")
-        if self.has_output:
-            lines.append(f"output: {_short_json(self.output)}")
-        if self.error is not None:
-            lines.append(f"error: {_short_json(self.error)}")
-        return lines
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text("\n".join(self._summary_lines()))
-
-    def _repr_html_(self) -> str:
-        head, *rest = self._summary_lines()
-        body = "".join(f"<div>{html.escape(line)}</div>" for line in rest)
-        return f'<div class="rp-jupyter-job"><b>{html.escape(head)}</b>{body}</div>'
-
     # ---- changes (runtime thread only) -----------------------------------------------------
+    def _requeue(self) -> None:
+        """Back to IN_QUEUE for RunPod's ``/retry``: same id; result, stream and timings cleared."""
+        self.future = concurrent.futures.Future()
+        self.status = JobStatus.IN_QUEUE
+        self.output = self.error = self.progress = self.result_body = None
+        self.has_output = self.stop_pod = False
+        self.stream, self.progress_history = [], []
+        self._t_submit, self._t_start, self._t_end = time.perf_counter(), None, None
+        self._done.clear()
+
     def _emit(self, kind: str, data: Any = None) -> None:
         event = JobEvent(kind, self, data)
         for listener in list(self._listeners):
@@ -233,14 +216,6 @@ class Job:
         self.future.set_result(self)
         self._emit("finished")
         return True
-
-
-def _short_json(value: Any, limit: int = 300) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _call_listener(listener: Listener, event: JobEvent) -> None:

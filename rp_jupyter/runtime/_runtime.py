@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from ..exceptions import (
     HandlerNotFoundError,
+    JobStateError,
     JobWaitTimeout,
     PayloadTooLargeError,
     RegistrationError,
@@ -145,6 +146,7 @@ class Runtime:
         self._finished: collections.deque[str] = collections.deque()
         self._keep_finished = keep_finished
         self._listeners: list[Listener] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # running jobs, whatever became of their endpoint
         self._accepting = True
         self._lock = threading.Lock()
 
@@ -244,6 +246,29 @@ class Runtime:
             self._loop.call(lambda: self._stop_job(job, JobStatus.CANCELLED))
         return job
 
+    def retry(self, job: Job | str) -> Job:
+        """``POST /retry``: a FAILED or TIMED_OUT job goes back to IN_QUEUE under the same id."""
+        self._check_accepting()
+        found = self._jobs.get(job) if isinstance(job, str) else job
+        if found is None:
+            raise JobStateError(f"no job {job!r} is retained by this runtime")
+        target = found
+
+        def _requeue() -> None:
+            if target.status not in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+                raise JobStateError(
+                    f"job {target.id} is {target.status.value}: only FAILED or TIMED_OUT jobs can be retried"
+                )
+            target._requeue()
+            with self._lock:
+                self._jobs[target.id] = target
+                if target.id in self._finished:
+                    self._finished.remove(target.id)
+            self._enqueue(target.handler, target)
+
+        self._loop.call(_requeue)
+        return target
+
     def progress(self, job_id: str, value: Any) -> bool:
         """``progress_update`` from any thread. Ignored (False) for unknown or finished jobs."""
         job = self._jobs.get(job_id)
@@ -254,7 +279,10 @@ class Runtime:
         except (NotSerializable, ValueError) as exc:
             job.warnings.append(str(exc))
             return False
-        self._loop.call_soon(self._apply_progress, job, value)
+        if self._loop.in_loop():  # an async handler: apply now, before its return can finish the job
+            self._apply_progress(job, value)
+        else:
+            self._loop.call_soon(self._apply_progress, job, value)
         return True
 
     def run_coroutine(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
@@ -300,7 +328,13 @@ class Runtime:
         stragglers = [job for job in pending if job.future not in done]
         for job in stragglers:
             job.warnings.append("cancelled: the runtime shut down before the job finished")
-            self.cancel(job.id)
+
+        def _cancel_stragglers() -> None:
+            # all in one loop turn: a cancelled running job's task must not start a queued straggler
+            for job in stragglers:
+                self._stop_job(job, JobStatus.CANCELLED)
+
+        self._loop.call(_cancel_stragglers)
         self._loop.call(self._close_endpoints)
         self._loop.stop()
         return stragglers
@@ -340,19 +374,21 @@ class Runtime:
         spec = endpoint.spec
         job._start()
         loop = self._loop.loop
-        endpoint.running[job.id] = loop.create_task(self._execute(endpoint, spec, job))
+        task = loop.create_task(self._execute(endpoint, spec, job))
+        endpoint.running[job.id] = self._tasks[job.id] = task
         if job.execution_timeout:
             endpoint.timers[job.id] = loop.call_later(
                 job.execution_timeout, self._stop_job, job, JobStatus.TIMED_OUT
             )
 
     def _stop_job(self, job: Job, status: JobStatus) -> None:
-        endpoint = self._endpoints.get(job.handler)
-        if not job._finish(status) or endpoint is None:
+        if not job._finish(status):
             return
-        if job in endpoint.queue:
+        endpoint = self._endpoints.get(job.handler)
+        if endpoint is not None and job in endpoint.queue:
             endpoint.queue.remove(job)
-        task = endpoint.running.get(job.id)
+        # not endpoint.running: the handler may have been unregistered (or re-registered) meanwhile
+        task = self._tasks.get(job.id)
         if task is not None:
             task.cancel()
 
@@ -374,6 +410,7 @@ class Runtime:
                 job._finish(JobStatus.FAILED if result.get("error") else JobStatus.COMPLETED, result)
         finally:
             endpoint.running.pop(job.id, None)
+            self._tasks.pop(job.id, None)
             timer = endpoint.timers.pop(job.id, None)
             if timer is not None:
                 timer.cancel()

@@ -1,0 +1,152 @@
+"""Putting our values in the recording's terms, and comparing error strings by what they mean.
+
+Our values are normalised the way the recorder normalised the SDK's (``golden/tools/normalize.py``):
+our job id becomes the recorded one, our handler cell's file name becomes ``<CASE_DIR>/handler.py``,
+real site-packages / stdlib paths become ``<SITE_PACKAGES>`` / ``<PYTHON_LIB>``, and the same regexes
+replace object addresses, uuids, handler timestamps and ports.
+
+Error strings (spec §5, §6) are compared field by field; their tracebacks by the handler's frames:
+the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import runpod
+
+__all__ = ["assert_same_body", "normalise_ours", "same_json", "traceback_frames"]
+
+_EXCEPTION_KEYS = [
+    "error_type",
+    "error_message",
+    "error_traceback",
+    "hostname",
+    "worker_id",
+    "runpod_version",
+]
+_GENERATOR_SEPARATOR = " \ntraceback: "
+_SDK_WORKER_FRAMES = ("/runpod/serverless/modules/rp_job.py", "/runpod/serverless/worker.py")
+
+# The recorder's own volatile-field rules (golden/tools/normalize.py), minus its absolute paths.
+_RULES = [
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<UUID>"),
+    (re.compile(r"0x[0-9a-fA-F]{6,16}"), "0x<ADDR>"),
+    (re.compile(r"\d+\.\d+ms"), "<N>ms"),
+    (re.compile(r"'(start|end)': \d+\.\d+"), r"'\1': <TS>"),
+    (re.compile(r'"(start|end)": \d+\.\d+'), r'"\1": "<TS>"'),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00)?Z?"), "<ISO_TS>"),
+    (re.compile(r"127\.0\.0\.1:\d{4,5}"), "127.0.0.1:<PORT>"),
+]
+
+
+def _path_rules(handler_file: str) -> list[tuple[str, str]]:
+    site_packages = str(Path(runpod.__file__).resolve().parents[1])
+    stdlib = sysconfig.get_paths()["stdlib"]
+    return [
+        (handler_file, "<CASE_DIR>/handler.py"),
+        (site_packages, "<SITE_PACKAGES>"),
+        (stdlib, "<PYTHON_LIB>"),
+    ]
+
+
+def normalise_ours(value: Any, our_id: str, recorded_id: str, handler_file: str) -> Any:
+    """A JSON value of ours, with volatile fields replaced as in the recording."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = text.replace(our_id, recorded_id)
+    for real, placeholder in _path_rules(handler_file):
+        text = text.replace(real, placeholder)
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return json.loads(text)
+
+
+def same_json(ours: Any, recorded: Any) -> bool:
+    """Equal as JSON text: ``1`` is not ``true`` and ``1.0`` is not ``1`` (Python's ``==`` says they are)."""
+    return json.dumps(ours, sort_keys=True) == json.dumps(recorded, sort_keys=True)
+
+
+# ---- bodies ------------------------------------------------------------------------------------
+def assert_same_body(ours: Any, recorded: Any, where: str) -> None:
+    """Equal job-done bodies, with ``error`` strings compared by meaning (see module docstring)."""
+    assert isinstance(ours, dict), f"{where}: our body is {ours!r}, the recording posted {recorded!r}"
+    assert sorted(ours) == sorted(recorded), (
+        f"{where}: body keys {sorted(ours)} != recorded {sorted(recorded)}"
+    )
+    for key, expected in recorded.items():
+        if key == "error" and isinstance(expected, str) and isinstance(ours[key], str):
+            assert_same_error(ours[key], expected, f"{where}: error")
+        else:
+            assert same_json(ours[key], expected), f"{where}: {key!r} is {ours[key]!r}, recorded {expected!r}"
+
+
+def assert_same_error(ours: str, recorded: str, where: str) -> None:
+    """Compare the §5 JSON exception string, the §6 generator string, or any other string exactly."""
+    exception = _exception_info(recorded)
+    if exception is not None:
+        mine = _exception_info(ours)
+        assert mine is not None, f"{where}: expected the six-key exception JSON string, got {ours!r}"
+        assert list(mine) == _EXCEPTION_KEYS, f"{where}: keys {list(mine)} != {_EXCEPTION_KEYS}"
+        for key in _EXCEPTION_KEYS:
+            if key == "error_traceback":
+                assert_same_traceback(mine[key], exception[key], f"{where}: error_traceback")
+            else:
+                assert same_json(mine[key], exception[key]), (
+                    f"{where}: {key} is {mine[key]!r}, recorded {exception[key]!r}"
+                )
+        return
+    if recorded.startswith("handler: ") and _GENERATOR_SEPARATOR in recorded:
+        assert ours.startswith("handler: ") and _GENERATOR_SEPARATOR in ours, (
+            f"{where}: expected 'handler: <msg> \\ntraceback: <tb>', got {ours!r}"
+        )
+        expected_message, expected_tb = recorded.split(_GENERATOR_SEPARATOR, 1)
+        message, tb = ours.split(_GENERATOR_SEPARATOR, 1)
+        assert message == expected_message, f"{where}: {message!r} != recorded {expected_message!r}"
+        assert_same_traceback(tb, expected_tb, f"{where}: traceback")
+        return
+    assert ours == recorded, f"{where}: {ours!r} != recorded {recorded!r}"
+
+
+def _exception_info(text: str) -> dict[str, Any] | None:
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and "error_traceback" in info else None
+
+
+# ---- tracebacks ----------------------------------------------------------------------------------
+_FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line \d+, in .*$')
+_CARETS = re.compile(r"^\s*[\^~]+\s*$")
+
+
+def traceback_frames(text: str) -> list[str]:
+    """The traceback's lines without the SDK worker's own frames and without caret lines.
+
+    rp_jupyter's frames are *not* dropped: they must not appear in our tracebacks at all.
+
+    Caret lines (``^^^^``) are presentation that differs between Python versions; the handler's
+    frames (file, line number, function, source line) and the final exception line are kept.
+    """
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        frame = _FRAME.match(line)
+        if frame is not None:
+            file = frame["file"]
+            skipping = file.endswith(_SDK_WORKER_FRAMES)
+        elif not line.startswith("    "):
+            skipping = False
+        if skipping or _CARETS.match(line):
+            continue
+        kept.append(line)
+    return kept
+
+
+def assert_same_traceback(ours: str, recorded: str, where: str) -> None:
+    mine, expected = traceback_frames(ours), traceback_frames(recorded)
+    assert mine == expected, f"{where}: handler frames differ\n--- ours\n{ours}\n--- recorded\n{recorded}"

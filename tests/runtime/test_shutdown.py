@@ -1,0 +1,92 @@
+"""``shutdown(timeout)`` in stages: stop accepting, let short jobs finish, cancel stragglers, stop the loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from rp_jupyter.exceptions import RuntimeStoppedError
+from rp_jupyter.runtime import JobStatus, Runtime
+
+T = 10.0
+
+
+def _loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "rp-jupyter-runtime"]
+
+
+def test_shutdown_lets_short_jobs_finish_and_cancels_stragglers(gate) -> None:
+    runtime = Runtime()
+    release_all = gate()
+    straggler_cancelled = threading.Event()
+
+    def short(job: dict[str, Any]) -> str:
+        time.sleep(0.05)  # simulated work, well inside the shutdown deadline
+        return "short"
+
+    async def forever(job: dict[str, Any]) -> None:
+        import asyncio
+
+        try:
+            await release_all.wait_async()
+        except asyncio.CancelledError:
+            straggler_cancelled.set()
+            raise
+
+    runtime.register(short, "short")
+    runtime.register(forever, "forever")
+    short_jobs = [runtime.submit("short", {"input": {}}) for _ in range(3)]
+    straggler = runtime.submit("forever", {"input": {}})
+    try:
+        stragglers = runtime.shutdown(timeout=1.0)
+    finally:
+        release_all.open()
+    assert stragglers == [straggler]
+    assert straggler.status is JobStatus.CANCELLED
+    assert any("shut down" in warning for warning in straggler.warnings)
+    assert [job.status for job in short_jobs] == [JobStatus.COMPLETED] * 3
+    assert straggler_cancelled.wait(T)
+    with pytest.raises(RuntimeStoppedError):
+        runtime.submit("short", {"input": {}})
+    with pytest.raises(RuntimeStoppedError):
+        runtime.register(short, "again")
+    assert not runtime.accepting
+
+
+def test_shutdown_cancels_a_blocked_sync_handler_and_queued_jobs(gate) -> None:
+    runtime = Runtime()
+    release = gate()
+    runtime.register(lambda job: release.wait() or "late", "blocker")
+    running = runtime.submit("blocker", {"input": {}})
+    queued = runtime.submit("blocker", {"input": {}})
+    try:
+        stragglers = runtime.shutdown(timeout=0.2)
+    finally:
+        release.open()
+    assert set(stragglers) == {running, queued}
+    assert running.status is JobStatus.CANCELLED and running.result_body is None
+    assert queued.status is JobStatus.CANCELLED and queued.delay_time is None
+
+
+def test_the_loop_thread_is_gone_after_shutdown() -> None:
+    before = len(_loop_threads())
+    runtime = Runtime()
+    runtime.register(lambda job: "ok", "h")
+    runtime.submit("h", {"input": {}}).wait(T)
+    assert len(_loop_threads()) == before + 1
+    assert runtime.shutdown(timeout=1.0) == []
+    assert len(_loop_threads()) == before
+    assert runtime.shutdown(timeout=1.0) == []  # a second shutdown is a no-op
+
+
+def test_cancel_and_progress_after_shutdown_are_harmless() -> None:
+    runtime = Runtime()
+    runtime.register(lambda job: "ok", "h")
+    job = runtime.submit("h", {"input": {}}).wait(T)
+    runtime.shutdown(timeout=1.0)
+    assert job.cancel() is job
+    assert runtime.progress(job.id, 1) is False
+    assert job.status is JobStatus.COMPLETED
