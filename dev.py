@@ -112,6 +112,26 @@ def static_checks() -> list[str]:
     return failed
 
 
+# ---------------------------------------------------------------- system packages
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser tests (Playwright drives it; no browser download)."""
+    if CHROMIUM.exists() or os.environ.get("RP_JUPYTER_CHROMIUM"):
+        return
+    apt = "/usr/bin/apt-get"
+    if not Path(apt).exists():
+        say("no chromium and no apt-get: the browser tests will be skipped")
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    say("installing Debian's chromium for the browser tests (apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if run(*sudo, apt, "update", "-qq", env=env) != 0 or run(*sudo, apt, "install", "-y", "-qq", "chromium", env=env) != 0:
+        say("could not install chromium: the browser tests will be skipped")
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -130,6 +150,7 @@ def cmd_check(args: list[str]) -> int:
 
 def cmd_test(args: list[str]) -> int:
     setup()
+    ensure_chromium()
     failed = static_checks()
     code = run(PYTHON, "-m", "pytest", *args, env=venv_env())
     if code == 5:

@@ -18,6 +18,7 @@ from ..exceptions import UsageProblem
 from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
 from ._display import JobsTable
 from ._request import load_json, parse_run_line, read_request_file
+from ._show import install_display, uninstall_display
 
 __all__ = ["RunPodMagics", "load", "unload"]
 
@@ -163,6 +164,7 @@ def load(ipython: Any) -> None:
     if ipython is None:
         raise RuntimeError("rp_jupyter's magics need an IPython shell (use %load_ext rp_jupyter)")
     ipython.register_magics(RunPodMagics)
+    install_display(ipython)
     session.install_bridge()
     if not _loaded:
         atexit.register(session.shutdown)
@@ -170,6 +172,7 @@ def load(ipython: Any) -> None:
 
 
 def unload(ipython: Any) -> None:
+    uninstall_display(ipython)
     session.shutdown()
     atexit.unregister(session.shutdown)
     _loaded.clear()

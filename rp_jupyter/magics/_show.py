@@ -1,0 +1,39 @@
+"""How jobs display in IPython: a live ``JobView`` in a kernel, a text summary in a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..runtime import Job
+from ..widgets import JobView
+from ..widgets._format import summary_text
+from ..widgets._state import job_state
+
+__all__ = ["install_display", "uninstall_display"]
+
+
+def _has_widgets(ipython: Any) -> bool:
+    return getattr(ipython, "kernel", None) is not None
+
+
+def install_display(ipython: Any) -> None:
+    formatters = ipython.display_formatter
+    formatters.ipython_display_formatter.for_type(Job, lambda job: _show(ipython, job))
+    formatters.formatters["text/plain"].for_type(Job, _pretty)
+
+
+def uninstall_display(ipython: Any) -> None:
+    formatters = ipython.display_formatter
+    formatters.ipython_display_formatter.pop(Job, None)
+    formatters.formatters["text/plain"].pop(Job, None)
+
+
+def _show(ipython: Any, job: Job) -> None:
+    if _has_widgets(ipython):
+        JobView(job).show()
+    else:
+        print(summary_text(job_state(job)))
+
+
+def _pretty(job: Job, printer: Any, cycle: bool) -> None:
+    printer.text(summary_text(job_state(job)))

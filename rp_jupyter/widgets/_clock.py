@@ -1,0 +1,57 @@
+"""The clock that decides when views redraw: one daemon thread, at most ``hz`` flushes a second.
+
+Views mark themselves dirty from the runtime's thread (cheap: an attribute and a set); the clock
+flushes dirty views on its own thread, so a fast stream never waits on the front end.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+__all__ = ["Clock", "Flushable"]
+
+
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+class Clock:
+    """Flushes dirty views at most ``hz`` times a second; ``mark(view, urgent=True)`` flushes at once."""
+
+    def __init__(self, hz: float = 20.0) -> None:
+        self.period = 1.0 / hz
+        self._dirty: set[Flushable] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._urgent = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def mark(self, view: Flushable, urgent: bool = False) -> None:
+        with self._lock:
+            self._dirty.add(view)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="rp-jupyter-views", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        if urgent:
+            self._urgent.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()  # idle until a view is dirty
+            self._wake.clear()
+            with self._lock:
+                views, self._dirty = self._dirty, set()
+            for view in views:
+                try:
+                    view.flush()
+                except Exception:  # a broken view must not stop the others
+                    import logging
+
+                    logging.getLogger("rp_jupyter").exception("job view flush failed")
+            self._urgent.wait(self.period)  # at most `hz` flushes a second, unless a job just ended
+            self._urgent.clear()
+
+
+CLOCK = Clock()

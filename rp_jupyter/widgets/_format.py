@@ -1,0 +1,179 @@
+"""Pure formatting for job views: state → label and colour, progress → bar, error → parsed error.
+
+No front end, no widgets: these functions turn runtime values into small dicts the views render, and
+are tested on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+__all__ = [
+    "STATE_STYLES",
+    "curl_snippet",
+    "parse_error",
+    "progress_view",
+    "python_snippet",
+    "state_style",
+    "summary_html",
+    "summary_text",
+]
+
+STATE_STYLES: dict[str, tuple[str, str]] = {
+    "IN_QUEUE": ("In queue", "#8a8f98"),
+    "IN_PROGRESS": ("In progress", "#2f6fde"),
+    "COMPLETED": ("Completed", "#1f9d55"),
+    "FAILED": ("Failed", "#d64545"),
+    "CANCELLED": ("Cancelled", "#6b7280"),
+    "TIMED_OUT": ("Timed out", "#d97706"),
+}
+_FRACTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%")
+
+
+def state_style(status: str) -> dict[str, str]:
+    """RunPod's state name with a human label and a colour for the chip."""
+    label, colour = STATE_STYLES.get(status, (status.title(), "#8a8f98"))
+    return {"status": status, "label": label, "colour": colour}
+
+
+def _bar(fraction: float, label: str) -> dict[str, Any]:
+    return {"kind": "bar", "fraction": min(1.0, max(0.0, fraction)), "label": label}
+
+
+def progress_view(value: Any) -> dict[str, Any] | None:
+    """A progress value → a bar (numbers in [0, 1], ``"k/n"``, ``"NN%"``, ``{"progress": ...}``) or text."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and "progress" in value:
+        inner = progress_view(value["progress"])
+        rest = {k: v for k, v in value.items() if k != "progress"}
+        if inner is not None and rest:
+            inner["label"] = f"{inner['label']} · {_compact(rest)}"
+        return inner
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return _bar(float(value), f"{value * 100:.0f}%")
+    if isinstance(value, str):
+        match = _FRACTION.match(value)
+        if match and float(match.group(2)) > 0:
+            return _bar(float(match.group(1)) / float(match.group(2)), value.strip())
+        match = _PERCENT.match(value)
+        if match:
+            return _bar(float(match.group(1)) / 100, value.strip())
+        return {"kind": "text", "label": value}
+    return {"kind": "text", "label": _compact(value)}
+
+
+def _compact(value: Any, limit: int = 200) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _exception_name(error_type: str) -> str:
+    match = re.match(r"^<class '(?:[\w.]+\.)?(\w+)'>$", error_type)
+    return match.group(1) if match else error_type
+
+
+def _last_line(traceback: str) -> str:
+    lines = [line for line in traceback.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def parse_error(error: Any) -> dict[str, Any] | None:
+    """RunPod's error value → ``{"kind", "type", "message", "traceback", "raw"}``.
+
+    Kinds: ``exception`` (the six-key JSON string of a raised exception), ``generator`` (the
+    ``handler: ... \\ntraceback: ...`` string), ``returned`` (an ``{"error": ...}`` the handler returned).
+    """
+    if error is None:
+        return None
+    raw = error if isinstance(error, str) else _compact(error, 10_000)
+    if isinstance(error, str) and error.startswith("{"):
+        try:
+            info = json.loads(error)
+        except ValueError:
+            info = None
+        if isinstance(info, dict) and "error_type" in info and "error_message" in info:
+            return {
+                "kind": "exception",
+                "type": _exception_name(str(info["error_type"])),
+                "message": str(info["error_message"]),
+                "traceback": str(info.get("error_traceback", "")),
+                "raw": raw,
+            }
+    if isinstance(error, str) and error.startswith("handler: ") and " \ntraceback: " in error:
+        message, _, traceback = error[len("handler: "):].partition(" \ntraceback: ")
+        name = _last_line(traceback).split(":", 1)[0]
+        return {"kind": "generator", "type": name, "message": message, "traceback": traceback, "raw": raw}
+    message = error if isinstance(error, str) else _compact(error, 2_000)
+    return {"kind": "returned", "type": "", "message": message, "traceback": "", "raw": raw}
+
+
+def curl_snippet(handler: str, request: Any, base_url: str = "http://127.0.0.1:8000/v2") -> str:
+    """The same request as a curl line against the endpoint API (``%rp_serve`` or RunPod)."""
+    body = json.dumps(request, ensure_ascii=False)
+    return (
+        f"curl -s -X POST {base_url}/{handler}/run \\\n"
+        '  -H "Content-Type: application/json" -H "Authorization: $RUNPOD_API_KEY" \\\n'
+        f"  -d {shlex.quote(body)}"
+    )
+
+
+def python_snippet(handler: str, request: Any) -> str:
+    """The same request from Python: in this kernel, or against an endpoint with the official client."""
+    body = json.dumps(request, ensure_ascii=False)
+    return (
+        "import rp_jupyter\n"
+        f"job = rp_jupyter.run({handler!r}, {body})\n"
+        "job.wait().to_status()\n\n"
+        "# against an endpoint, with the official client:\n"
+        "# import runpod; runpod.api_key = '...'\n"
+        f"# runpod.Endpoint({handler!r}).run_sync({body})"
+    )
+
+
+def summary_text(state: dict[str, Any]) -> str:
+    """A plain-text summary of a job for front ends without widgets (terminals, saved notebooks)."""
+    lines = [f"Job {state['id']} · handler {state['handler']!r} · {state['status']}"]
+    times = [f"{key} {state[key]} ms" for key in ("delayTime", "executionTime") if state.get(key) is not None]
+    if times:
+        lines.append(" · ".join(times))
+    if state.get("chunks"):
+        lines.append(f"stream: {state['chunks']} chunks, {state.get('chars', 0)} characters")
+        if state.get("text"):
+            lines.append(_clip(state["text"], 2_000))
+    if state.get("progress") is not None and state["status"] == "IN_PROGRESS":
+        lines.append(f"progress: {_compact(state['progress'])}")
+    if state.get("has_output"):
+        lines.append(f"output: {_clip(_compact(state['output'], 20_000), 2_000)}")
+    error = parse_error(state.get("error"))
+    if error is not None:
+        head = f"{error['type']}: {error['message']}" if error["type"] else error["message"]
+        lines.append(f"error: {head}")
+        if error["traceback"]:
+            lines.append(error["traceback"].rstrip())
+    return "\n".join(lines)
+
+
+def summary_html(state: dict[str, Any]) -> str:
+    """The same summary as HTML (a chip and a preformatted body), self-contained."""
+    import html
+
+    style = state_style(state["status"])
+    head, _, body = summary_text(state).partition("\n")
+    chip = (
+        f'<span style="background:{style["colour"]};color:#fff;border-radius:8px;padding:1px 8px;'
+        f'font-size:90%">{html.escape(style["status"])}</span>'
+    )
+    pre = f'<pre style="white-space:pre-wrap;margin:4px 0">{html.escape(body)}</pre>' if body else ""
+    return f'<div class="rp-jupyter-job-summary">{chip} <b>{html.escape(head)}</b>{pre}</div>'
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit // 2] + "\n…\n" + text[-limit // 2:]

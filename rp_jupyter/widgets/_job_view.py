@@ -1,0 +1,151 @@
+"""``JobView``: one job, live — state, progress, streamed text, timings, output or error, Cancel.
+
+State → pure render → throttled flush (STYLE habit 7): runtime events update a small state on the
+runtime's thread; the clock flushes at most 20 times a second, sending only what is new (a text
+delta with a sequence number; the front end asks for a snapshot if it missed one). At the end the
+whole text is sent once, and the cell's output gets a static summary for front ends without widgets.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..runtime import Job, JobEvent
+from ._clock import CLOCK
+from ._format import curl_snippet, parse_error, python_snippet, state_style, summary_html, summary_text
+from ._state import StreamState, job_state, progress_state
+
+__all__ = ["JobView"]
+
+_HERE = pathlib.Path(__file__).parent
+_OUTPUT_LIMIT = 200_000
+
+
+class JobView(anywidget.AnyWidget):  # type: ignore[misc]
+    """The live view of a :class:`~rp_jupyter.Job` (local or remote)."""
+
+    _esm = _HERE / "job_view.js"
+    _css = _HERE / "job_view.css"
+
+    header = traitlets.Dict().tag(sync=True)
+    progress = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    stats = traitlets.Dict().tag(sync=True)
+    delta = traitlets.Dict({"seq": 0, "text": ""}).tag(sync=True)
+    final_text = traitlets.Unicode(allow_none=True, default_value=None).tag(sync=True)
+    result = traitlets.Dict().tag(sync=True)
+    snippets = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, job: Job, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.flushes = 0
+        self._stream = StreamState()
+        self._lock = threading.Lock()
+        self._finished = False
+        self._display_handle: Any = None
+        self.snippets = {"curl": curl_snippet(job.handler, job.request), "python": python_snippet(job.handler, job.request)}
+        self.on_msg(self._on_front_end_message)
+        with self._lock:
+            self._stream.add(list(job.stream))
+        self._unsubscribe = job.subscribe(self._on_event)
+        self._render_all(final=job.done)
+
+    # ---- runtime thread: cheap state updates only ---------------------------------------
+    def _on_event(self, event: JobEvent) -> None:
+        if event.kind == "chunk":
+            with self._lock:
+                self._stream.add(event.data)
+        CLOCK.mark(self, urgent=event.kind == "finished")
+
+    # ---- clock thread: render and send -----------------------------------------------------
+    def flush(self) -> None:
+        if self._finished:
+            return
+        done = self.job.done
+        self._render_all(final=done)
+        if done:
+            self._finished = True
+            self._unsubscribe()
+            self._leave_summary()
+
+    def _render_all(self, final: bool) -> None:
+        with self._lock:
+            delta = self._stream.take_delta()
+            stats = self._stream.rates(self.job._t_start)
+            text = self._stream.text if final else None
+        state = job_state(self.job)
+        with self.hold_sync():
+            self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
+            self.progress = progress_state(self.job)
+            self.stats = stats
+            if delta:
+                self.delta = {"seq": self.delta["seq"] + 1, "text": delta}
+            if final:
+                self.final_text = text
+                self.result = _result(state)
+        self.flushes += 1
+
+    def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "cancel":
+            self.job.cancel()
+        elif kind == "snapshot":
+            with self._lock:
+                text = self._stream.text
+                seq = self.delta["seq"]
+            self.send({"type": "snapshot", "seq": seq, "text": text})
+
+    # ---- display ------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The stream text as the view shows it."""
+        with self._lock:
+            return self._stream.text
+
+    def summary(self) -> dict[str, str]:
+        state = {**job_state(self.job), "text": self.text, "chars": self._stream.chars}
+        return {"text/plain": summary_text(state), "text/html": summary_html(state)}
+
+    def show(self) -> None:
+        """Display the view with a handle, so the finished job leaves a static summary behind."""
+        from IPython.display import display
+
+        bundle = {**self._repr_mimebundle_(), **self.summary()}
+        self._display_handle = display(bundle, raw=True, display_id=True)
+        if self.job.done:
+            self._leave_summary()
+
+    def _leave_summary(self) -> None:
+        if self._display_handle is not None:
+            self._display_handle.update({**self._repr_mimebundle_(), **self.summary()}, raw=True)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        return {k: v for k, v in data.items() if k == "application/vnd.jupyter.widget-view+json"}
+
+
+def _header(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": state["id"],
+        "handler": state["handler"],
+        "delayTime": state["delayTime"],
+        "executionTime": state["executionTime"],
+        "elapsed": state["elapsed"],
+        "running": state["status"] in ("IN_QUEUE", "IN_PROGRESS"),
+    }
+
+
+def _result(state: dict[str, Any]) -> dict[str, Any]:
+    output = None
+    if state["has_output"]:
+        text = json.dumps(state["output"], ensure_ascii=False, indent=2)
+        output = text if len(text) <= _OUTPUT_LIMIT else text[:_OUTPUT_LIMIT] + "\n… (truncated for display)"
+    return {"has_output": state["has_output"], "output_json": output, "error": parse_error(state["error"])}

@@ -1,0 +1,197 @@
+// rp_jupyter job view: renders a JobView model. State arrives throttled; the stream arrives as
+// deltas with a sequence number, appended to a text node (never re-sending or re-rendering it all).
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function ms(value) {
+  return value === null || value === undefined ? "–" : `${value} ms`;
+}
+
+function copyButton(label, getText) {
+  const button = el("button", "rpj-button", label);
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(getText());
+      button.textContent = "Copied";
+    } catch (err) {
+      button.textContent = "Select and copy below";
+    }
+    setTimeout(() => (button.textContent = label), 1500);
+  });
+  return button;
+}
+
+function renderTraceback(pre, traceback) {
+  pre.textContent = "";
+  for (const line of traceback.split("\n")) {
+    const span = el("span", line.startsWith("  File ") ? "rpj-frame" : "", line + "\n");
+    pre.appendChild(span);
+  }
+}
+
+function render({ model, el: root }) {
+  root.classList.add("rpj-view");
+  const head = el("div", "rpj-head");
+  const chip = el("span", "rpj-status");
+  const name = el("span", "rpj-handler");
+  const id = el("span", "rpj-id");
+  const times = el("span", "rpj-times");
+  const cancel = el("button", "rpj-button rpj-cancel", "Cancel");
+  cancel.addEventListener("click", () => model.send({ type: "cancel" }));
+  head.append(chip, name, id, times, cancel);
+
+  const progress = el("div", "rpj-progress");
+  const bar = el("div", "rpj-bar");
+  const fill = el("div", "rpj-bar-fill");
+  bar.appendChild(fill);
+  const progressLabel = el("span", "rpj-progress-label");
+  const history = el("div", "rpj-history");
+  progress.append(bar, progressLabel, history);
+
+  const streamBox = el("div", "rpj-stream-box");
+  const stream = el("pre", "rpj-stream");
+  const streamText = document.createTextNode("");
+  stream.appendChild(streamText);
+  const stats = el("div", "rpj-stats");
+  streamBox.append(stream, stats);
+
+  const result = el("div", "rpj-result");
+  const snippets = el("details", "rpj-snippets");
+  root.append(head, progress, streamBox, result, snippets);
+
+  let seq = 0;
+  let tick = null;
+
+  function setText(text) {
+    streamText.data = text;
+    stream.scrollTop = stream.scrollHeight;
+  }
+
+  function onDelta() {
+    const delta = model.get("delta");
+    if (!delta || delta.seq === seq) return;
+    if (delta.seq === seq + 1) {
+      streamText.appendData(delta.text);
+      seq = delta.seq;
+      stream.scrollTop = stream.scrollHeight;
+    } else {
+      model.send({ type: "snapshot" });  // missed a delta (view opened late): ask for everything
+    }
+  }
+
+  function onHeader() {
+    const h = model.get("header");
+    chip.textContent = h.status;
+    chip.title = h.label;
+    chip.style.background = h.colour;
+    name.textContent = h.handler;
+    id.textContent = h.id;
+    cancel.style.display = h.running ? "" : "none";
+    const receivedAt = Date.now() / 1000;
+    const draw = () => {
+      const elapsed = h.running ? h.elapsed + (Date.now() / 1000 - receivedAt) : h.elapsed;
+      times.textContent = `delay ${ms(h.delayTime)} · execution ${ms(h.executionTime)} · elapsed ${elapsed.toFixed(1)} s`;
+    };
+    draw();
+    if (tick) clearInterval(tick);
+    tick = h.running ? setInterval(draw, 200) : null;
+  }
+
+  function onProgress() {
+    const p = model.get("progress");
+    progress.style.display = p ? "" : "none";
+    if (!p) return;
+    bar.style.display = p.kind === "bar" ? "" : "none";
+    if (p.kind === "bar") fill.style.width = `${(p.fraction * 100).toFixed(1)}%`;
+    progressLabel.textContent = p.label;
+    history.textContent = (p.history || []).join("  ›  ");
+  }
+
+  function onStats() {
+    const s = model.get("stats");
+    streamBox.style.display = s.chunks ? "" : "none";
+    const parts = [`${s.chunks} chunks`, `${s.chars} chars`, `${s.tokens} tokens`];
+    if (s.ttfc_ms !== null && s.ttfc_ms !== undefined) parts.push(`first chunk ${s.ttfc_ms} ms`);
+    if (s.chunks_per_s) parts.push(`${s.chunks_per_s} chunks/s`);
+    if (s.tokens_per_s) parts.push(`${s.tokens_per_s} tokens/s`);
+    stats.textContent = parts.join(" · ");
+  }
+
+  function onFinal() {
+    const text = model.get("final_text");
+    if (text !== null && text !== undefined) {
+      setText(text);
+      seq = model.get("delta").seq;
+    }
+  }
+
+  function onResult() {
+    const r = model.get("result");
+    result.textContent = "";
+    if (!r || (!r.has_output && !r.error)) return;
+    if (r.has_output) {
+      const box = el("details", "rpj-output");
+      box.open = r.output_json.length < 4000;  // long outputs start collapsed
+      box.append(el("summary", "", "output"), el("pre", "rpj-json", r.output_json));
+      result.appendChild(box);
+    }
+    if (r.error) {
+      const e = r.error;
+      const box = el("div", "rpj-error");
+      box.appendChild(el("div", "rpj-error-head", e.type ? `${e.type}: ${e.message}` : e.message));
+      if (e.traceback) {
+        const pre = el("pre", "rpj-traceback");
+        renderTraceback(pre, e.traceback);
+        box.appendChild(pre);
+      }
+      const raw = el("details", "rpj-raw");
+      raw.append(el("summary", "", "RunPod's raw error"), el("pre", "rpj-json", e.raw));
+      box.appendChild(raw);
+      result.appendChild(box);
+    }
+  }
+
+  function onSnippets() {
+    const s = model.get("snippets") || {};
+    snippets.textContent = "";
+    snippets.append(
+      el("summary", "", "same request as curl / Python"),
+      copyButton("Copy curl", () => s.curl),
+      copyButton("Copy Python", () => s.python),
+      el("pre", "rpj-snippet", s.curl || ""),
+      el("pre", "rpj-snippet", s.python || ""),
+    );
+  }
+
+  model.on("msg:custom", (msg) => {
+    if (msg && msg.type === "snapshot") {
+      setText(msg.text);
+      seq = msg.seq;
+      onDelta();
+    }
+  });
+  model.on("change:delta", onDelta);
+  model.on("change:header", onHeader);
+  model.on("change:progress", onProgress);
+  model.on("change:stats", onStats);
+  model.on("change:final_text", onFinal);
+  model.on("change:result", onResult);
+  model.on("change:snippets", onSnippets);
+
+  onHeader();
+  onProgress();
+  onStats();
+  onSnippets();
+  onResult();
+  if (model.get("final_text") !== null && model.get("final_text") !== undefined) onFinal();
+  else if (model.get("delta").seq > 0) model.send({ type: "snapshot" });
+
+  return () => tick && clearInterval(tick);
+}
+
+export default { render };

@@ -1,0 +1,95 @@
+"""In a real browser: tokens appear before the job ends, progress moves, errors show their traceback."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from .conftest import screenshot
+
+STREAM = '''%%rp_handler
+import time
+import runpod
+
+def handler(job):
+    words = job["input"]["prompt"].split()
+    for i, word in enumerate(words):
+        runpod.serverless.progress_update(job, f"{i + 1}/{len(words)}")
+        time.sleep(0.12)
+        yield word + " "
+
+runpod.serverless.start({"handler": handler, "return_aggregate_stream": True})
+'''
+FAIL = '''%%rp_handler broken
+def handler(job):
+    steps = job["input"]["steps"]
+    raise ValueError(f"steps must be <= 100, got {steps}")
+'''
+PROMPT = " ".join(f"word{i}" for i in range(40))
+
+
+def _notebook(lab, name):
+    cells = [
+        new_code_cell("%load_ext rp_jupyter"),
+        new_code_cell(STREAM),
+        new_code_cell(f'%rp_run handler {{"input": {{"prompt": "{PROMPT}"}}}}'),
+        new_code_cell(FAIL),
+        new_code_cell('%rp_run broken {"input": {"steps": 500}}'),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.write(nb, lab.root / name)
+
+
+def _status(view):
+    return view.locator(".rpj-status").inner_text()
+
+
+def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
+    _notebook(lab, "view.ipynb")
+    page.goto(lab.notebook_url("view.ipynb"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(  # the notebook's kernel is connected and idle
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return kernel && kernel.status === 'idle'; }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # don't await it
+
+    views = page.locator(".rpj-view")
+    views.first.wait_for(timeout=60_000)
+    stream_view = views.nth(0)
+    # Tokens are on the page while the job is still running.
+    page.wait_for_function(
+        """() => { const v = document.querySelector('.rpj-view');
+                   return v && v.querySelector('.rpj-stream').textContent.trim().split(' ').length >= 3
+                          && v.querySelector('.rpj-status').textContent === 'IN_PROGRESS'; }""",
+        timeout=30_000,
+    )
+    early_text = stream_view.locator(".rpj-stream").inner_text()
+    early_width = stream_view.locator(".rpj-bar-fill").evaluate("e => parseFloat(e.style.width)")
+    screenshot(page, "job-view-streaming")
+    assert _status(stream_view) == "IN_PROGRESS" and "word0" in early_text
+
+    page.wait_for_function(
+        "() => document.querySelector('.rpj-view .rpj-status').textContent === 'COMPLETED'", timeout=30_000
+    )
+    final_text = stream_view.locator(".rpj-stream").inner_text()
+    final_width = stream_view.locator(".rpj-bar-fill").evaluate("e => parseFloat(e.style.width)")
+    assert final_text.split() == PROMPT.split()
+    assert final_width == 100 and early_width < final_width  # the bar moved
+    assert "40 chunks" in stream_view.locator(".rpj-stats").inner_text()
+
+    views.nth(1).wait_for(timeout=30_000)
+    failed = views.nth(1)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.rpj-view')[1].querySelector('.rpj-status').textContent === 'FAILED'",
+        timeout=30_000,
+    )
+    assert "ValueError: steps must be <= 100, got 500" in failed.locator(".rpj-error-head").inner_text()
+    traceback = failed.locator(".rpj-traceback").inner_text()
+    assert 'raise ValueError(f"steps must be <= 100, got {steps}")' in traceback
+    assert "rp_jupyter" not in traceback  # the handler's frames only
+    failed.scroll_into_view_if_needed()
+    screenshot(page, "job-view-finished")

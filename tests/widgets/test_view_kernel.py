@@ -1,0 +1,57 @@
+"""The job view in a real kernel: the model's state equals the job's stream; messages are bounded."""
+
+from __future__ import annotations
+
+import collections
+
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+STREAMING = '''%%rp_handler
+import runpod
+def handler(job):
+    for i in range(job["input"]["n"]):
+        if i % 1000 == 0:
+            runpod.serverless.progress_update(job, f"{i}/{job['input']['n']}")
+        yield f"t{i} "
+runpod.serverless.start({"handler": handler})
+'''
+
+
+def test_the_saved_widget_state_holds_the_whole_stream_and_a_summary():
+    notebook = new_notebook(cells=[
+        new_code_cell("%load_ext rp_jupyter"),
+        new_code_cell(STREAMING),
+        new_code_cell('job = %rp_run handler {"input": {"n": 5000}}\njob'),
+        new_code_cell("job.wait(60)\nimport time\ntime.sleep(0.3)\nlen(job.stream)"),
+    ])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True).execute()
+    states = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    views = [s["state"] for s in states.values() if s["model_name"] == "AnyModel"]
+    assert len(views) == 1
+    view = views[0]
+    assert view["final_text"] == "".join(f"t{i} " for i in range(5000))
+    assert view["header"]["status"] == "COMPLETED" and view["stats"]["chunks"] == 5000
+    assert view["progress"]["kind"] == "bar"
+    output = notebook.cells[2].outputs[0]  # the static summary left for front ends without widgets
+    assert "application/vnd.jupyter.widget-view+json" in output["data"]
+    assert "COMPLETED" in output["data"]["text/plain"] and "Widget" not in output["data"]["text/plain"]
+
+
+def test_a_100k_chunk_stream_sends_a_bounded_number_of_messages(kernel):
+    kernel.execute("%load_ext rp_jupyter")
+    kernel.execute(STREAMING)
+    shown = kernel.send('job = %rp_run handler {"input": {"n": 100000}}\njob')
+    waited = kernel.send("job.wait(60)\nimport time\ntime.sleep(0.3)")  # let the last flush out
+    messages = kernel.iopub(shown) + kernel.iopub(waited)
+    seen = kernel.execute("", seconds="job.elapsed", chunks="len(job.stream)", text="len(''.join(job.stream))")
+    counts = collections.Counter(m["msg_type"] for m in messages)
+    budget = 30 * float(seen["seconds"]) + 10  # ~30 updates a second of run time, plus open/close
+    assert counts["comm_msg"] <= budget, (counts, seen)
+    assert seen["chunks"] == "100000"
+    deltas = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_msg"
+              and "state" in m["content"]["data"]]
+    final = [d["final_text"] for d in deltas if d.get("final_text")]
+    assert len(final) == 1 and len(final[0]) == int(seen["text"])
+    sent = sum(len(d.get("delta", {}).get("text", "")) for d in deltas)
+    assert sent <= int(seen["text"])  # deltas carry only what is new: never the whole text again
