@@ -46,26 +46,28 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.job = job
         self.flushes = 0
-        self._stream = StreamState()
+        self._stream = StreamState(job.stream)
+        self._marked = False
         self._lock = threading.Lock()
         self._finished = False
         self._display_handle: Any = None
         self.snippets = {"curl": curl_snippet(job.handler, job.request), "python": python_snippet(job.handler, job.request)}
         self.on_msg(self._on_front_end_message)
-        with self._lock:
-            self._stream.add(list(job.stream))
         self._unsubscribe = job.subscribe(self._on_event)
         self._render_all(final=job.done)
 
     # ---- runtime thread: cheap state updates only ---------------------------------------
     def _on_event(self, event: JobEvent) -> None:
         if event.kind == "chunk":
-            with self._lock:
-                self._stream.add(event.data)
+            self._stream.saw_chunks()
+            if self._marked:  # already due for the next flush: nothing more to do per chunk
+                return
+        self._marked = True
         CLOCK.mark(self, urgent=event.kind == "finished")
 
     # ---- clock thread: render and send -----------------------------------------------------
     def flush(self) -> None:
+        self._marked = False
         if self._finished:
             return
         done = self.job.done
