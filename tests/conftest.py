@@ -47,6 +47,15 @@ class Kernel:
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 return messages
 
+    def iopub_until(self, done: Any, timeout: float = 60) -> list[dict[str, Any]]:
+        """Every iopub message, whatever its parent, up to and including the first for which ``done``."""
+        messages = []
+        while True:
+            message = self.client.get_iopub_msg(timeout=timeout)
+            messages.append(message)
+            if done(message):
+                return messages
+
     def execute(self, code: str, timeout: float = 60, **expressions: str) -> dict[str, Any]:
         """Run ``code`` to the end; fails the test if it raised. Returns the evaluated expressions."""
         content = self.reply(self.send(code, **expressions), timeout)

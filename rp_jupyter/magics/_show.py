@@ -9,10 +9,11 @@ from ..widgets import JobView
 from ..widgets._format import summary_text
 from ..widgets._state import job_state
 
-__all__ = ["install_display", "uninstall_display"]
+__all__ = ["has_widgets", "install_display", "uninstall_display"]
 
 
-def _has_widgets(ipython: Any) -> bool:
+def has_widgets(ipython: Any) -> bool:
+    """True in a kernel (a widget front end may be there), False in a terminal."""
     return getattr(ipython, "kernel", None) is not None
 
 
@@ -29,7 +30,7 @@ def uninstall_display(ipython: Any) -> None:
 
 
 def _show(ipython: Any, job: Job) -> None:
-    if _has_widgets(ipython):
+    if has_widgets(ipython):
         JobView(job).show()
     else:
         print(summary_text(job_state(job)))

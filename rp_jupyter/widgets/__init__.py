@@ -1,8 +1,11 @@
 """Live views of runtime events (anywidget front ends shipped in the package, no build step).
 
-Views never drive the runtime except to cancel a job.
+Views never drive the runtime except to cancel a job; the run form submits through a function the
+magics layer hands it.
 """
 
 from ._job_view import JobView
+from ._jobs_table import JobsPanel
+from ._run_form import RunForm
 
-__all__ = ["JobView"]
+__all__ = ["JobView", "JobsPanel", "RunForm"]

@@ -28,14 +28,14 @@ _HERE = pathlib.Path(__file__).parent
 _OUTPUT_LIMIT = 200_000
 
 
-class JobView(anywidget.AnyWidget):  # type: ignore[misc]
+class JobView(anywidget.AnyWidget):
     """The live view of a :class:`~rp_jupyter.Job` (local or remote)."""
 
     _esm = _HERE / "job_view.js"
     _css = _HERE / "job_view.css"
 
     header = traitlets.Dict().tag(sync=True)
-    progress = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    progress = traitlets.Any(None).tag(sync=True)
     stats = traitlets.Dict().tag(sync=True)
     delta = traitlets.Dict({"seq": 0, "text": ""}).tag(sync=True)
     final_text = traitlets.Unicode(allow_none=True, default_value=None).tag(sync=True)
@@ -51,6 +51,7 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._finished = False
         self._display_handle: Any = None
+        self._seq = 0
         self.snippets = {"curl": curl_snippet(job.handler, job.request), "python": python_snippet(job.handler, job.request)}
         self.on_msg(self._on_front_end_message)
         self._unsubscribe = job.subscribe(self._on_event)
@@ -80,15 +81,18 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
     def _render_all(self, final: bool) -> None:
         with self._lock:
             delta = self._stream.take_delta()
+            if delta:
+                self._seq += 1
+            seq = self._seq
             stats = self._stream.rates(self.job._t_start)
-            text = self._stream.text if final else None
+            text = self._stream.sent_text if final else None
         state = job_state(self.job)
         with self.hold_sync():
             self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
             self.progress = progress_state(self.job)
             self.stats = stats
             if delta:
-                self.delta = {"seq": self.delta["seq"] + 1, "text": delta}
+                self.delta = {"seq": seq, "text": delta}
             if final:
                 self.final_text = text
                 self.result = _result(state)
@@ -100,8 +104,8 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
             self.job.cancel()
         elif kind == "snapshot":
             with self._lock:
-                text = self._stream.text
-                seq = self.delta["seq"]
+                text = self._stream.sent_text
+                seq = self._seq
             self.send({"type": "snapshot", "seq": seq, "text": text})
 
     # ---- display ------------------------------------------------------------------------
@@ -109,10 +113,11 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
     def text(self) -> str:
         """The stream text as the view shows it."""
         with self._lock:
-            return self._stream.text
+            return self._stream.full_text()
 
     def summary(self) -> dict[str, str]:
-        state = {**job_state(self.job), "text": self.text, "chars": self._stream.chars}
+        text = self.text
+        state = {**job_state(self.job), "text": text, "chars": len(text)}
         return {"text/plain": summary_text(state), "text/html": summary_html(state)}
 
     def show(self) -> None:
@@ -128,8 +133,8 @@ class JobView(anywidget.AnyWidget):  # type: ignore[misc]
         if self._display_handle is not None:
             self._display_handle.update({**self._repr_mimebundle_(), **self.summary()}, raw=True)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle: Any = super()._repr_mimebundle_(**kwargs) or {}
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         return {k: v for k, v in data.items() if k == "application/vnd.jupyter.widget-view+json"}
 

@@ -42,12 +42,7 @@ class StreamState:
             return ""
         new = self._source[self._cursor:end]
         self._cursor = end
-        try:
-            delta = "".join(new)
-        except TypeError:
-            delta = self._mixed(new)
-        if delta:
-            self._ends_with_newline = delta.endswith("\n")
+        delta, self._ends_with_newline = _render(new, self._ends_with_newline)
         self.parts.append(delta)
         self.chunks += len(new)
         self.chars += len(delta)
@@ -57,26 +52,17 @@ class StreamState:
             self.first_at = self.last_at
         return delta
 
-    def _mixed(self, values: list[Any]) -> str:
-        """Strings as they are; anything else as a JSON line of its own."""
-        out = []
-        for value in values:
-            if type(value) is str:
-                text = value
-            else:
-                text = json.dumps(value, ensure_ascii=False) + "\n"
-                text = text if self._ends_with_newline else "\n" + text
-            if text:
-                self._ends_with_newline = text.endswith("\n")
-            out.append(text)
-        return "".join(out)
-
     @property
-    def text(self) -> str:
-        self.take_delta()
+    def sent_text(self) -> str:
+        """The text handed out by :meth:`take_delta` so far."""
         if len(self.parts) > 1:
             self.parts[:] = ["".join(self.parts)]
         return self.parts[0] if self.parts else ""
+
+    def full_text(self) -> str:
+        """Everything so far, without taking a delta (for summaries and snapshots)."""
+        unsent, _ = _render(self._source[self._cursor:], self._ends_with_newline)
+        return self.sent_text + unsent
 
     def rates(self, started_at: float | None) -> dict[str, Any]:
         """Time to first chunk (ms, from the job's start), chunks/s and tokens/s over the stream."""
@@ -90,6 +76,23 @@ class StreamState:
             "chunks_per_s": round(self.chunks / span, 1) if span > 0 else None,
             "tokens_per_s": round(self.tokens / span, 1) if span > 0 else None,
         }
+
+
+def _render(values: list[Any], ends_with_newline: bool) -> tuple[str, bool]:
+    """Chunks → text: strings as they are, anything else as a JSON line of its own."""
+    try:
+        text = "".join(values)
+    except TypeError:
+        out = []
+        for value in values:
+            piece = value if type(value) is str else json.dumps(value, ensure_ascii=False) + "\n"
+            if type(value) is not str and not ends_with_newline:
+                piece = "\n" + piece
+            if piece:
+                ends_with_newline = piece.endswith("\n")
+            out.append(piece)
+        return "".join(out), ends_with_newline
+    return text, (text.endswith("\n") if text else ends_with_newline)
 
 
 _EXACT_TOKENS_UP_TO = 65_536

@@ -1,0 +1,96 @@
+"""``RunForm`` (``%rp_ui NAME``): edit a request, Run / Cancel, and reopen any of the handler's jobs."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets
+
+from ..exceptions import RpJupyterError
+from ..runtime import Job, JobEvent, Runtime
+from ._clock import CLOCK
+from ._job_view import JobView
+
+__all__ = ["RunForm", "parse_request_text"]
+
+
+def parse_request_text(text: str) -> tuple[Any, str | None]:
+    """The request in the editor, or a one-line message that says where the JSON breaks."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+
+
+class RunForm(ipywidgets.VBox):
+    """A request editor bound to one handler; jobs go through ``submit`` (the session's ``run``)."""
+
+    def __init__(self, handler: str, submit: Callable[[Any], Job], runtime: Runtime, initial: str) -> None:
+        self.handler, self._submit, self._runtime = handler, submit, runtime
+        self.editor = ipywidgets.Textarea(value=initial, layout=ipywidgets.Layout(width="100%", height="140px"))
+        self.message = ipywidgets.HTML(layout=ipywidgets.Layout(min_height="18px"))
+        self.run_button = ipywidgets.Button(description="Run", button_style="primary", icon="play")
+        self.cancel_button = ipywidgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.history = ipywidgets.Dropdown(options=[], description="jobs", layout=ipywidgets.Layout(width="60%"))
+        self.output = ipywidgets.Output()
+        self.current: Job | None = None
+        buttons = ipywidgets.HBox([self.run_button, self.cancel_button, self.history])
+        header = ipywidgets.HTML(f"<b>{html.escape(handler)}</b> — request (RunPod's body: {{\"input\": ...}})")
+        super().__init__([header, self.editor, self.message, buttons, self.output])
+        self.run_button.on_click(self._run)
+        self.cancel_button.on_click(lambda _: self.current.cancel() if self.current else None)
+        self.history.observe(self._reopen, names="value")
+        self._unsubscribe = runtime.subscribe(self._on_event)
+        self.flush()
+
+    def run(self) -> Job | None:
+        """What the Run button does: parse, submit, show the job's view. None (and a message) on error."""
+        request, problem = parse_request_text(self.editor.value)
+        if problem is None:
+            try:
+                job = self._submit(request)
+            except RpJupyterError as exc:
+                problem = str(exc)
+        if problem is not None:
+            self.message.value = f'<span class="rpj-form-message">{html.escape(problem)}</span>'
+            return None
+        self.message.value = ""
+        self.current = job
+        self.cancel_button.disabled = False
+        self._show(job)
+        return job
+
+    def _run(self, _button: Any) -> None:
+        self.run()
+
+    def _show(self, job: Job) -> None:
+        self.output.clear_output()
+        with self.output:
+            JobView(job).show()
+
+    def _reopen(self, change: dict[str, Any]) -> None:
+        job = self._runtime.get(change["new"]) if change["new"] else None
+        if job is not None and job is not self.current:
+            self._show(job)
+
+    def _on_event(self, event: JobEvent) -> None:
+        if event.job.handler == self.handler and event.kind in ("submitted", "finished"):
+            CLOCK.mark(self)
+
+    def flush(self) -> None:
+        jobs = [job for job in self._runtime.jobs if job.handler == self.handler]
+        options = [(f"{job.id[:8]}… · {job.status.value}", job.id) for job in reversed(jobs)]
+        with self.hold_trait_notifications():
+            self.history.unobserve(self._reopen, names="value")
+            self.history.options = options
+            self.history.value = self.current.id if self.current is not None and self.current in jobs else None
+            self.history.observe(self._reopen, names="value")
+        if self.current is not None and self.current.done:
+            self.cancel_button.disabled = True
+
+    def close(self) -> None:
+        self._unsubscribe()
+        super().close()
