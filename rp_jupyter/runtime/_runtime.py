@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -335,9 +336,19 @@ class Runtime:
                 self._stop_job(job, JobStatus.CANCELLED)
 
         self._loop.call(_cancel_stragglers)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self._loop.submit(self._abandon_worker_threads()).result(2.0)
         self._loop.call(self._close_endpoints)
         self._loop.stop()
         return stragglers
+
+    async def _abandon_worker_threads(self) -> None:
+        """Stop waiting for sync calls still running after their jobs were cancelled."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
 
     def _close_endpoints(self) -> None:
         for endpoint in self._endpoints.values():
@@ -425,16 +436,33 @@ class Runtime:
         if spec.kind is HandlerKind.SYNC_GENERATOR:
             pipe = _ChunkPipe(loop, job)
             try:
-                return await loop.run_in_executor(endpoint.executor, _drain_sync, spec, job, pipe.put)
+                return await self._on_worker_thread(endpoint, _drain_sync, spec, job, pipe.put)
             finally:
                 pipe.flush()
         if spec.kind is HandlerKind.ASYNC:
             return await _call_async(spec.fn, job.job)
-        outcome = await loop.run_in_executor(endpoint.executor, _call_sync, spec.fn, job.job)
+        outcome = await self._on_worker_thread(endpoint, _call_sync, spec.fn, job.job)
         if inspect.isawaitable(outcome):  # a sync callable that returned an awaitable
             return await _await_result(outcome)
         result: dict[str, Any] = outcome
         return result
+
+
+    async def _on_worker_thread(self, endpoint: _Endpoint, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the endpoint's worker thread.
+
+        A cancelled (or timed-out) job is finished at once, but Python cannot stop a running sync call:
+        the worker stays busy until it returns, as a RunPod worker blocked in a sync handler does, so
+        the endpoint's slot is held until then and the next job stays IN_QUEUE. A second cancel (at
+        shutdown) stops waiting.
+        """
+        future = self._loop.loop.run_in_executor(endpoint.executor, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if self._accepting:
+                await future
+            raise
 
 
 # ---- handler calls (their frames are left out of the tracebacks users see) -------------------

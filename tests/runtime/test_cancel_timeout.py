@@ -68,6 +68,9 @@ def test_cancelling_a_sync_handler_discards_its_late_result(runtime: Runtime, ev
     # CANCELLED at once, although the thread cannot be interrupted and still runs the handler
     assert first.wait(T).status is JobStatus.CANCELLED
     nxt = runtime.submit("h", {"input": {}})
+    events.wait_for("submitted", nxt.id)
+    # the worker is still busy in the cancelled call (as a RunPod worker would be): the next job waits
+    assert runtime._loop.call(lambda: nxt.status) is JobStatus.IN_QUEUE
     release.open()
     assert nxt.wait(T).status is JobStatus.COMPLETED  # same worker thread: the first has returned
     assert nxt.output == {"late": True}
