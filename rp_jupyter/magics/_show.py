@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime import Job
-from ..widgets import JobView
+from ..widgets import JobView, resync_finished_views
 from ..widgets._format import summary_text
 from ..widgets._state import job_state
 
@@ -21,9 +21,16 @@ def install_display(ipython: Any) -> None:
     formatters = ipython.display_formatter
     formatters.ipython_display_formatter.for_type(Job, lambda job: _show(ipython, job))
     formatters.formatters["text/plain"].for_type(Job, _pretty)
+    ipython.events.register("pre_run_cell", _resync)
+
+
+def _resync(*_info: Any) -> None:
+    resync_finished_views()
 
 
 def uninstall_display(ipython: Any) -> None:
+    if _resync in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.unregister("pre_run_cell", _resync)
     formatters = ipython.display_formatter
     formatters.ipython_display_formatter.pop(Job, None)
     formatters.formatters["text/plain"].pop(Job, None)

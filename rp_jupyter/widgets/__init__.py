@@ -4,8 +4,8 @@ Views never drive the runtime except to cancel a job; the run form submits throu
 magics layer hands it.
 """
 
-from ._job_view import JobView
+from ._job_view import JobView, resync_finished_views
 from ._jobs_table import JobsPanel
 from ._run_form import RunForm
 
-__all__ = ["JobView", "JobsPanel", "RunForm"]
+__all__ = ["JobView", "JobsPanel", "RunForm", "resync_finished_views"]

@@ -77,6 +77,7 @@ class JobView(anywidget.AnyWidget):
             self._finished = True
             self._unsubscribe()
             self._leave_summary()
+            _recently_finished.append(self)
 
     def _render_all(self, final: bool) -> None:
         with self._lock:
@@ -137,6 +138,23 @@ class JobView(anywidget.AnyWidget):
         bundle: Any = super()._repr_mimebundle_(**kwargs) or {}
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         return {k: v for k, v in data.items() if k == "application/vnd.jupyter.widget-view+json"}
+
+
+_recently_finished: list[JobView] = []
+
+
+def resync_finished_views() -> None:
+    """Send the final state of views that finished since the last call again, from the caller's thread.
+
+    A view's last flush runs on the clock thread; if it lands after its cell went idle, the kernel
+    attributes it to that finished cell and a headless client (nbclient, nbconvert) that stores widget
+    state has stopped listening. Called before each cell (``pre_run_cell``), this puts the final state
+    in the next cell's messages. In JupyterLab it is a harmless duplicate.
+    """
+    while _recently_finished:
+        view = _recently_finished.pop()
+        if view.comm is not None:
+            view.send_state()
 
 
 def _header(state: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ def test_the_saved_widget_state_holds_the_whole_stream_and_a_summary():
         new_code_cell(STREAMING),
         new_code_cell('job = %rp_run handler {"input": {"n": 5000}}\njob'),
         new_code_cell("job.wait(60)\nimport time\ntime.sleep(0.3)\nlen(job.stream)"),
+        new_code_cell("None  # a late final flush is re-sent before this cell (pre_run_cell)"),
     ])
     NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True).execute()
     states = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
