@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import Kernel  # noqa: E402  (the same real-kernel driver the tests use)
-from jupyter_client.manager import start_new_kernel  # noqa: E402
+from conftest import Kernel  # the same real-kernel driver the tests use
+from jupyter_client.manager import start_new_kernel
 
 HANDLER = '''%%rp_handler
 def handler(job):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import (
+    ExportError,
     HandlerNotFoundError,
     JobStateError,
     JobWaitTimeout,
@@ -24,11 +25,12 @@ from .exceptions import (
     UsageProblem,
 )
 from .runtime import HandlerKind, HandlerSpec, Job, JobEvent, JobStatus, Runtime
-from .session import get_runtime, handler, jobs, register, run, run_sync, shutdown
+from .session import export, get_runtime, handler, jobs, register, run, run_sync, serve, shutdown, verify
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExportError",
     "HandlerKind",
     "HandlerNotFoundError",
     "HandlerSpec",
@@ -45,6 +47,7 @@ __all__ = [
     "RuntimeStoppedError",
     "UsageProblem",
     "__version__",
+    "export",
     "get_runtime",
     "handler",
     "jobs",
@@ -52,8 +55,10 @@ __all__ = [
     "register",
     "run",
     "run_sync",
+    "serve",
     "shutdown",
     "unload_ipython_extension",
+    "verify",
 ]
 
 

@@ -8,6 +8,7 @@
     │   │   └── PayloadTooLargeError    over RunPod's 10 MB (/run) or 20 MB (/runsync) limit
     │   ├── HandlerNotFoundError        no handler registered under that name
     │   ├── RegistrationError           not a usable handler / config
+    │   ├── ExportError                 the handler cannot be exported as it is (hidden state, ...)
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
     ├── ServerError                     the local HTTP server could not start (port busy, bad host)
@@ -20,6 +21,7 @@ RunPod's error value, exactly as a client of a deployed endpoint would see it.
 from __future__ import annotations
 
 __all__ = [
+    "ExportError",
     "HandlerNotFoundError",
     "JobStateError",
     "JobWaitTimeout",
@@ -58,6 +60,10 @@ class HandlerNotFoundError(UsageProblem, KeyError):
 
 class RegistrationError(UsageProblem, TypeError):
     """The object given as a handler (or its config) cannot be used."""
+
+
+class ExportError(UsageProblem):
+    """The handler cannot be exported as it is: names defined nowhere, no such cell, a bad image."""
 
 
 class JobStateError(UsageProblem):

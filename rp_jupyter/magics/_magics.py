@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,9 +17,13 @@ from traitlets import Float
 from .. import session
 from ..exceptions import UsageProblem
 from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
+from ..widgets import JobsPanel, RunForm
 from ._display import JobsTable
+from ._export import ExportMagics, unload_export
 from ._request import load_json, parse_run_line, read_request_file
-from ._show import install_display, uninstall_display
+from ._serve import ServeMagics
+from ._serve import unload as unload_serve
+from ._show import has_widgets, install_display, uninstall_display
 
 __all__ = ["RunPodMagics", "load", "unload"]
 
@@ -38,6 +43,7 @@ def _fixed_concurrency(n: int) -> Callable[[int], int]:
     def concurrency_modifier(current: int) -> int:
         return n
 
+    concurrency_modifier.fixed_concurrency = n  # type: ignore[attr-defined]  # read by export
     return concurrency_modifier
 
 
@@ -136,11 +142,37 @@ class RunPodMagics(Magics):
             return session.run(args.name, args.request)
 
     @line_magic
-    def rp_jobs(self, line: str) -> JobsTable:
-        """%rp_jobs — the jobs of this kernel: id, handler, state, times."""
+    def rp_jobs(self, line: str) -> Any:
+        """%rp_jobs — the jobs of this kernel, live: state, handler, times; click one to open its view."""
         if line.strip():
             raise UsageError("%rp_jobs takes no arguments")
+        if has_widgets(self.shell):
+            return JobsPanel(session.get_runtime())
         return JobsTable(session.jobs())
+
+    @line_magic
+    def rp_ui(self, line: str) -> Any:
+        """%rp_ui NAME — a request editor for handler NAME with Run / Cancel and its jobs' history."""
+        name = line.strip()
+        if not name or " " in name:
+            raise UsageError("usage: %rp_ui NAME")
+        with _usage_errors():
+            session.get_runtime().handler(name)
+        if not has_widgets(self.shell):
+            raise UsageError("%rp_ui needs a Jupyter front end with widgets; use %rp_run in a terminal")
+        return RunForm(name, lambda request: session.run(name, request), session.get_runtime(),
+                       _initial_request(name))
+
+
+def _initial_request(name: str) -> str:
+    """The form's first text: the handler's last request, else ./test_input.json, else an empty input."""
+    for job in reversed(session.jobs()):
+        if job.handler == name:
+            return json.dumps(job.request, indent=2, ensure_ascii=False)
+    if os.path.exists("test_input.json"):
+        with open("test_input.json", encoding="utf-8") as handle:
+            return handle.read()
+    return '{\n  "input": {}\n}'
 
 
 def _parse(magic: Callable[..., Any], line: str) -> Any:
@@ -158,12 +190,15 @@ def _registered_line(spec: HandlerSpec, replaced: bool) -> str:
 
 
 _loaded: list[Any] = []
+MAGICS: tuple[type[Magics], ...] = (RunPodMagics, ExportMagics, ServeMagics)
+"""Every magics class of the extension: registered on load, removed on unload."""
 
 
 def load(ipython: Any) -> None:
     if ipython is None:
         raise RuntimeError("rp_jupyter's magics need an IPython shell (use %load_ext rp_jupyter)")
-    ipython.register_magics(RunPodMagics)
+    for magics in MAGICS:
+        ipython.register_magics(magics)
     install_display(ipython)
     session.install_bridge()
     if not _loaded:
@@ -176,7 +211,10 @@ def unload(ipython: Any) -> None:
     session.shutdown()
     atexit.unregister(session.shutdown)
     _loaded.clear()
-    magics = ipython.magics_manager.magics
-    for kind, names in (("cell", ("rp_handler", "rp_run")), ("line", ("rp_handler", "rp_run", "rp_jobs"))):
-        for name in names:
-            magics[kind].pop(name, None)
+    unload_export()
+    unload_serve(ipython)
+    registered = ipython.magics_manager.magics
+    for magics in MAGICS:
+        for kind, names in magics.magics.items():
+            for name in names:
+                registered[kind].pop(name, None)

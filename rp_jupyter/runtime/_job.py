@@ -72,6 +72,8 @@ class Job:
         self.stop_pod = False
         self.result_body: dict[str, Any] | None = None
         self.warnings: list[str] = []
+        self.spec: Any = None
+        """The ``HandlerSpec`` the job ran with (set when it starts): which version of the handler."""
         self.submitted_at = time.time()
         self._t_submit = time.perf_counter()
         self._t_start: float | None = None

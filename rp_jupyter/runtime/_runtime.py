@@ -382,7 +382,7 @@ class Runtime:
         return endpoint.concurrency - len(endpoint.running)
 
     def _start(self, endpoint: _Endpoint, job: Job) -> None:
-        spec = endpoint.spec
+        spec = job.spec = endpoint.spec
         job._start()
         loop = self._loop.loop
         task = loop.create_task(self._execute(endpoint, spec, job))

@@ -1,11 +1,28 @@
 """RunPod's HTTP API served from the kernel.
 
 - ``_http``: an ASGI app served by uvicorn on the runtime's loop (shared by both faces).
-- the public face (``/v2/{endpoint}/run``, ``/runsync``, ``/status``, ``/stream``, ...) — issue 5;
+- ``_public``: the public face (``/v2/{endpoint}/run``, ``/runsync``, ``/status``, ``/stream``,
+  ``/cancel``, ``/retry``, ``/purge-queue``, ``/health``), with ``_book`` (jobs, expiry, health),
+  ``_io`` (bodies, limits, auth, errors), ``_webhook`` and ``_openapi``;
 - the worker face (job-take, job-done, job-stream, job-stop, ping) that a real ``runpod`` SDK worker
   pulls jobs from — used by export verification.
 """
 
-from ._http import HttpServer
+from __future__ import annotations
 
-__all__ = ["HttpServer"]
+from typing import Any
+
+from ..runtime import Runtime
+from ._http import HttpServer
+from ._public import PublicApi, PublicServer
+from ._worker import WirePost, WorkerFace
+
+__all__ = ["HttpServer", "PublicApi", "PublicServer", "serve"]
+__all__ += ["WirePost", "WorkerFace"]  # the worker face (export verification)
+
+
+def serve(
+    runtime: Runtime, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, **options: Any
+) -> PublicServer:
+    """Start serving RunPod's public API for ``runtime``'s handlers; returns the running server."""
+    return PublicServer(runtime, host, port, api_key=api_key, **options).start()

@@ -54,3 +54,14 @@ def test_unload_restores_the_sdk_untouched(shell):
     assert current() == ORIGINALS
     shell.run("%load_ext rp_jupyter")
     assert current() != ORIGINALS
+
+
+def test_unload_removes_every_magic(shell):
+    from rp_jupyter.magics._magics import MAGICS
+
+    names = {(kind, name) for magics in MAGICS for kind, found in magics.magics.items() for name in found}
+    assert ("line", "rp_ui") in names and ("cell", "rp_handler") in names
+    shell.run("%unload_ext rp_jupyter")
+    registered = shell.ip.magics_manager.magics
+    assert not [name for kind, name in names if name in registered[kind]]
+    shell.run("%load_ext rp_jupyter")

@@ -1,0 +1,35 @@
+"""Export a registered handler as a RunPod worker repository, and verify it under the real SDK.
+
+Pure functions from plain data (cells as strings, the handler's config, the kernel's environment)
+to ``{path: text}``, one writer, a drift check, and the job-by-job comparison of a verification.
+Imports nothing from rp_jupyter but its exceptions, and never IPython.
+
+- ``_cells``: cells → statements with the names they define and use; ``_slice``: what the handler needs;
+- ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline, writer, drift;
+- ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report.
+"""
+
+from ._cells import Cell
+from ._export import Drift, Export, build_export, drift, write_export
+from ._model import Environment, HandlerConfig, probe_environment
+from ._process import WorkerRun, run_worker, worker_env
+from ._verify import JobCheck, JobWire, VerifyReport, compare_jobs
+
+__all__ = [
+    "Cell",
+    "Drift",
+    "Environment",
+    "Export",
+    "HandlerConfig",
+    "JobCheck",
+    "JobWire",
+    "VerifyReport",
+    "WorkerRun",
+    "build_export",
+    "compare_jobs",
+    "drift",
+    "probe_environment",
+    "run_worker",
+    "worker_env",
+    "write_export",
+]

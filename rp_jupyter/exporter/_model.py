@@ -1,0 +1,81 @@
+"""The plain data an export is made from: the handler's config and the kernel's environment.
+
+The session builds these from the runtime and the kernel; the exporter never sees runtime types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import re
+import sys
+from collections.abc import Mapping
+
+__all__ = ["Environment", "HandlerConfig", "canonical", "probe_environment"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HandlerConfig:
+    """A registered handler as ``runpod.serverless.start`` would get it, by names and sources.
+
+    ``function`` is the handler's ``def`` name and ``source`` its source (to pick the registered
+    definition among several); ``concurrency_modifier`` names a ``def`` in the cells, or
+    ``fixed_concurrency`` is the N of ``%%rp_handler --concurrency N``.
+    """
+
+    name: str
+    function: str
+    source: str | None = None
+    kind: str = "sync"
+    return_aggregate_stream: bool = False
+    refresh_worker: bool = False
+    concurrency_modifier: str | None = None
+    concurrency_modifier_source: str | None = None
+    fixed_concurrency: int | None = None
+    execution_timeout: float | None = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """What the kernel runs: Python, installed distributions, CUDA build. ``versions`` is keyed by
+    canonical distribution name and holds ``(name as published, version)``."""
+
+    python: str
+    rp_jupyter: str
+    modules: Mapping[str, tuple[str, ...]]
+    versions: Mapping[str, tuple[str, str]]
+    cuda: str | None = None
+
+    def version(self, distribution: str) -> str | None:
+        found = self.versions.get(canonical(distribution))
+        return found[1] if found else None
+
+
+def canonical(name: str) -> str:
+    """PEP 503 name: ``PyYAML`` → ``pyyaml``, ``python_dateutil`` → ``python-dateutil``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def probe_environment() -> Environment:
+    """The kernel's own environment (importlib.metadata only: nothing is imported)."""
+    versions: dict[str, tuple[str, str]] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions.setdefault(canonical(name), (name, dist.version))
+    modules = {module: tuple(sorted(set(dists))) for module, dists in importlib.metadata.packages_distributions().items()}
+    own = versions.get("rp-jupyter", ("rp-jupyter", "unknown"))[1]
+    return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions))
+
+
+def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:
+    """``12.8`` from ``torch 2.8.0+cu128`` or from ``nvidia-cuda-runtime-cu12 12.8.90``."""
+    torch = versions.get("torch")
+    if torch is not None and "+" in torch[1]:
+        local = torch[1].split("+", 1)[1]
+        match = re.fullmatch(r"cu(\d+)(\d)", local)
+        return f"{match.group(1)}.{match.group(2)}" if match else None
+    for key, (_, version) in sorted(versions.items()):
+        if re.fullmatch(r"nvidia-cuda-runtime(-cu\d+)?", key):
+            return ".".join(version.split(".")[:2])
+    return None

@@ -1,0 +1,118 @@
+"""Refusals: every one a clear 4xx JSON error; limits, auth, the OpenAPI document, the bind warning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from rp_jupyter.runtime import Runtime
+from rp_jupyter.server import PublicServer
+
+from .conftest import TIMEOUT
+
+
+@pytest.fixture(autouse=True)
+def _echo(runtime: Runtime) -> None:
+    runtime.register(lambda job: job["input"], "echo")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "words"),
+    [
+        ("POST", "/echo/run", {"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ("POST", "/echo/run", {"content": b""}, 400, "needs a JSON body"),
+        ("POST", "/echo/run", {"json": {"inputs": 1}}, 400, 'no "input"'),
+        ("POST", "/echo/run", {"json": {"input": None}}, 400, 'no "input"'),
+        ("POST", "/echo/run", {"json": [1, 2]}, 400, "JSON object"),
+        ("POST", "/echo/run", {"data": {"input": "x"}}, 415, "Content-Type: application/json"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "ftp://x"}}, 400, "http(s) URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"ttl": 5}}}, 400, "policy.ttl"),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"executionTimeout": -1}}}, 400, "executionTimeout"),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": "x"}}, 400, "policy"),
+        ("POST", "/echo/runsync?wait=soon", {"json": {"input": 1}}, 400, "milliseconds"),
+        ("POST", "/nobody/run", {"json": {"input": 1}}, 404, "no handler named 'nobody'"),
+        ("GET", "/echo/status/no-such-id", {}, 404, "no job 'no-such-id'"),
+        ("POST", "/echo/cancel/no-such-id", {}, 404, "no job"),
+        ("POST", "/echo/retry/no-such-id", {}, 404, "no job"),
+        ("GET", "/echo/stream/no-such-id", {}, 404, "no job"),
+        ("GET", "/echo/run", {}, 405, "use POST"),
+        ("DELETE", "/echo/status/x", {}, 405, "not allowed"),
+        ("GET", "/echo/nothing-here", {}, 404, "no route"),
+        ("GET", "/", {}, 404, "no route"),
+    ],
+)
+def test_refusals_are_json(
+    http: httpx.Client, method: str, path: str, kwargs: dict[str, object], status: int, words: str
+) -> None:
+    response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert words in response.json()["error"]
+
+
+def test_payload_limits_are_runpods(http: httpx.Client) -> None:
+    big = {"input": "x" * (10 * 1024 * 1024)}
+    response = http.post("/echo/run", json=big)
+    assert response.status_code == 413
+    assert "RunPod's 10 MB payload limit for /run" in response.json()["error"]
+    assert http.post("/echo/runsync", json=big).json()["status"] == "COMPLETED"  # /runsync allows 20 MB
+    huge = b'{"input": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    response = http.post("/echo/runsync", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "20 MB" in response.json()["error"]
+
+
+def test_a_body_on_a_bodyless_route_is_bounded(http: httpx.Client) -> None:
+    response = http.post("/echo/purge-queue", content=b"x" * (65 * 1024), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "purge-queue" in response.json()["error"]
+
+
+def test_api_key_is_required_when_set(make_server: Callable[..., PublicServer]) -> None:
+    server = make_server(api_key="s3cret")
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as client:
+        for headers in ({}, {"Authorization": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": ""}):
+            response = client.get("/echo/health", headers=headers)
+            assert response.status_code == 401 and "API key" in response.json()["error"]
+        assert client.get("/nobody/health").status_code == 401  # no hint about which endpoints exist
+        for value in ("s3cret", "Bearer s3cret", "bearer  s3cret"):
+            assert client.get("/echo/health", headers={"Authorization": value}).status_code == 200
+        assert client.get(f"{server.url}/openapi.json").status_code == 200
+
+
+def test_openapi_document_lists_every_route(http: httpx.Client, server: PublicServer) -> None:
+    document = http.get(f"{server.url}/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    routes = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert routes == {
+        ("/v2/{endpoint}/run", "post"),
+        ("/v2/{endpoint}/runsync", "post"),
+        ("/v2/{endpoint}/status/{id}", "get"),
+        ("/v2/{endpoint}/status/{id}", "post"),
+        ("/v2/{endpoint}/stream/{id}", "get"),
+        ("/v2/{endpoint}/stream/{id}", "post"),
+        ("/v2/{endpoint}/cancel/{id}", "post"),
+        ("/v2/{endpoint}/retry/{id}", "post"),
+        ("/v2/{endpoint}/purge-queue", "post"),
+        ("/v2/{endpoint}/health", "get"),
+    }
+
+
+def test_binding_beyond_loopback_warns(runtime: Runtime) -> None:
+    server = PublicServer(runtime, "0.0.0.0", 0)
+    with pytest.warns(UserWarning, match="reachable from other machines without an API key"):
+        server.start()
+    server.stop()
+
+
+def test_a_busy_port_is_a_clear_error(runtime: Runtime, server: PublicServer) -> None:
+    from rp_jupyter.exceptions import ServerError
+
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(ServerError, match="in use"):
+        PublicServer(runtime, "127.0.0.1", port).start()
+
+
+def test_a_handler_registered_after_start_is_served(runtime: Runtime, http: httpx.Client) -> None:
+    runtime.register(lambda job: "late", "late")
+    assert http.post("/late/runsync", json={"input": 1}).json()["output"] == "late"

@@ -1,0 +1,116 @@
+"""Under load nothing is lost; under malformed input nothing breaks (every answer a JSON < 500)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rp_jupyter.runtime import Runtime
+from rp_jupyter.server import PublicServer
+
+from .conftest import TIMEOUT
+
+CLIENTS, REQUESTS = 50, 2000
+
+
+def _client_work(base_url: str, start: int, count: int) -> list[tuple[str, str, Any]]:
+    """One client's share: alternate /run and /runsync; (route, id, output or None) for each."""
+    done = []
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for n in range(start, start + count):
+            route = "runsync" if n % 2 else "run"
+            response = client.post(f"/echo/{route}", json={"input": {"n": n}})
+            response.raise_for_status()
+            body = response.json()
+            done.append((route, body["id"], body.get("output")))
+    return done
+
+
+def test_2000_requests_from_50_clients_lose_nothing(runtime: Runtime, server: PublicServer) -> None:
+    runtime.register(lambda job: job["input"]["n"], "echo")
+    share = REQUESTS // CLIENTS
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        futures = [pool.submit(_client_work, server.base_url, i * share, share) for i in range(CLIENTS)]
+        results = [item for future in futures for item in future.result(timeout=120)]
+    assert len(results) == REQUESTS and len({job_id for _, job_id, _ in results}) == REQUESTS
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+        for route, job_id, output in results:
+            job = runtime.get(job_id)  # None once the runtime retired it (it keeps 1000 finished jobs)
+            if route == "run":
+                if job is not None:
+                    job.wait(TIMEOUT)
+                status = http.get(f"/echo/status/{job_id}").json()
+                assert status["status"] == "COMPLETED", status
+                output = status["output"]
+            assert output is not None
+        assert sorted(output for _, _, output in results if output is not None)[:3] == [1, 3, 5]
+        health = http.get("/echo/health").json()
+    assert health["jobs"] == {"completed": REQUESTS, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0}
+
+
+# ---- fuzz -----------------------------------------------------------------------------------------
+_ROUTES = ["run", "runsync?wait=1000", "status/x", "stream/x", "cancel/x", "retry/x", "purge-queue", "health",
+           "status", "", "run/extra"]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+_bodies = st.one_of(
+    st.binary(max_size=200),
+    _json.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(st.sampled_from(["input", "policy", "webhook", "id"]), _json, max_size=4).map(
+        lambda value: json.dumps(value).encode()
+    ),
+)
+@pytest.fixture(scope="module")
+def fuzz_client() -> Iterator[httpx.Client]:
+    """One server for the whole fuzz run (and the check that it still serves afterwards)."""
+    runtime = Runtime()
+    runtime.register(lambda job: job["input"], "echo")
+    server = PublicServer(runtime, "127.0.0.1", 0, api_key="k").start()
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as client:
+        yield client
+    server.stop()
+    runtime.shutdown(timeout=2.0)
+
+
+_segments = st.one_of(st.just("echo"), st.text(min_size=1, max_size=12))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    endpoint=_segments,
+    route=st.one_of(st.sampled_from(_ROUTES), st.text(max_size=12)),
+    body=_bodies,
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", "", "a/b+json"]),
+    authorization=st.one_of(st.none(), st.sampled_from(["k", "Bearer k"]),
+                            st.from_regex(r"(Bearer )?[!-~]{1,10}", fullmatch=True)),
+)
+def test_malformed_requests_get_json_4xx(
+    fuzz_client: httpx.Client, method: str, endpoint: str, route: str, body: bytes, content_type: str,
+    authorization: str | None,
+) -> None:
+    path = f"/{urllib.parse.quote(endpoint, safe='')}/{route if route in _ROUTES else urllib.parse.quote(route)}"
+    headers = {"content-type": content_type} if content_type else {}
+    if authorization is not None:
+        headers["authorization"] = authorization
+    response = fuzz_client.request(method, path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json"
+    if response.status_code >= 400:
+        assert isinstance(response.json()["error"], str)
+
+
+def test_the_server_still_serves_after_the_fuzz(fuzz_client: httpx.Client) -> None:
+    response = fuzz_client.post("/echo/runsync", json={"input": 7}, headers={"Authorization": "k"})
+    assert response.json()["output"] == 7
