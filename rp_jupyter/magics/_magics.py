@@ -18,6 +18,7 @@ from .. import session
 from ..exceptions import UsageProblem
 from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
 from ..widgets import JobsPanel, RunForm
+from ._bench import BenchMagics
 from ._display import JobsTable
 from ._export import ExportMagics, unload_export
 from ._request import load_json, parse_run_line, read_request_file
@@ -190,7 +191,7 @@ def _registered_line(spec: HandlerSpec, replaced: bool) -> str:
 
 
 _loaded: list[Any] = []
-MAGICS: tuple[type[Magics], ...] = (RunPodMagics, ExportMagics, ServeMagics)
+MAGICS: tuple[type[Magics], ...] = (RunPodMagics, ExportMagics, ServeMagics, BenchMagics)
 """Every magics class of the extension: registered on load, removed on unload."""
 
 

@@ -28,3 +28,4 @@ def test_quickstart_runs_the_whole_loop():
     assert "progress seen: 9/9" in out
     assert "FAILED\nsteps must be <= 100, got 500" in out
     assert out.count("COMPLETED") >= 4
+    assert "recommended concurrency_modifier: 8" in out  # the lab, on an I/O-bound async handler

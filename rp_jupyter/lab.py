@@ -1,0 +1,234 @@
+"""The concurrency lab: run a handler at increasing concurrency and recommend ``concurrency_modifier``.
+
+RunPod's most expensive question — how many jobs should one GPU worker take at once — answered on
+the notebook's own GPU: :func:`measure` runs the user's handler at each concurrency level through the
+runtime (RunPod's semantics: async handlers overlap, sync ones do not), :func:`recommend` reads the
+curves, :func:`plot_png` draws them. ``%rp_bench`` is the magic over this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .runtime import HandlerKind, Job, JobEvent, JobStatus, Runtime
+
+__all__ = ["LabReport", "Level", "Recommendation", "measure", "plot_png", "recommend"]
+
+PLATEAU = 0.9
+"""A level within this share of the best throughput counts as "throughput stopped rising"."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """What one concurrency level measured."""
+
+    concurrency: int
+    jobs: int
+    failed: int
+    wall_s: float
+    throughput: float  # jobs per second
+    p50_ms: float
+    p95_ms: float
+    ttfc_ms: float | None  # median time to first chunk, streaming handlers only
+    gpu_peak_mb: float | None
+    first_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    value: int
+    reason: str
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def recommend(levels: Sequence[Level], *, sync: bool = False, gpu_total_mb: float | None = None) -> Recommendation:
+    """The smallest concurrency whose throughput is within 10 % of the best, below any failing level."""
+    if sync:
+        return Recommendation(1, "the handler is sync: RunPod runs sync handlers one job at a time whatever "
+                                 "concurrency_modifier says; make it async (or offload) to gain from concurrency")
+    healthy = []
+    for level in sorted(levels, key=lambda lv: lv.concurrency):
+        if level.failed or (gpu_total_mb and level.gpu_peak_mb and level.gpu_peak_mb > 0.9 * gpu_total_mb):
+            break
+        healthy.append(level)
+    if not healthy:
+        return Recommendation(1, "even concurrency 1 failed: fix the handler first")
+    best = max(healthy, key=lambda lv: lv.throughput)
+    knee = next(lv for lv in healthy if lv.throughput >= PLATEAU * best.throughput)
+    base = healthy[0]
+    reason = (f"throughput stops rising at {knee.concurrency}: {knee.throughput:.2f} jobs/s, "
+              f"{knee.throughput / best.throughput:.0%} of the best ({best.throughput:.2f} at {best.concurrency}); "
+              f"p95 latency {knee.p95_ms:.0f} ms there vs {base.p95_ms:.0f} ms at {base.concurrency}")
+    stopped = [lv for lv in levels if lv.concurrency > healthy[-1].concurrency]
+    if stopped:
+        cause = stopped[0]
+        why = (f"{cause.failed} of {cause.jobs} jobs failed ({cause.first_error})" if cause.failed
+               else f"GPU memory peaked at {cause.gpu_peak_mb:.0f} of {gpu_total_mb:.0f} MB")
+        reason += f"; at {cause.concurrency} {why}, so higher values are out"
+    return Recommendation(knee.concurrency, reason)
+
+
+def _gpu() -> Any:
+    torch = sys.modules.get("torch")  # only when the user's code already uses torch
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda
+    return None
+
+
+def gpu_total_mb() -> float | None:
+    cuda = _gpu()
+    return cuda.get_device_properties(0).total_memory / 2**20 if cuda is not None else None
+
+
+class _FirstChunks:
+    """Times each job's first chunk (events arrive on the runtime's thread)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: JobEvent) -> None:
+        if event.kind == "chunk" and event.job.id not in self.at:
+            with self._lock:
+                self.at.setdefault(event.job.id, time.perf_counter())
+
+
+def _run_level(runtime: Runtime, name: str, level: int, requests: Sequence[Any], jobs: int,
+               timeout: float) -> Level:
+    spec = runtime.handler(name)
+    probe = f"{name}.bench-c{level}"
+    runtime.register(spec.fn, probe, return_aggregate_stream=spec.return_aggregate_stream,
+                     concurrency_modifier=lambda _current: level, execution_timeout=spec.execution_timeout)
+    cuda = _gpu()
+    if cuda is not None:
+        cuda.reset_peak_memory_stats()
+    firsts = _FirstChunks()
+    unsubscribe = runtime.subscribe(firsts)
+    try:
+        started = time.perf_counter()
+        batch = [runtime.submit(probe, requests[i % len(requests)]) for i in range(jobs)]
+        for job in batch:
+            job.wait(timeout)
+        wall = time.perf_counter() - started
+    finally:
+        unsubscribe()
+        runtime.unregister(probe)
+    return _level(level, batch, wall, firsts.at, cuda.max_memory_allocated() / 2**20 if cuda is not None else None)
+
+
+def _level(level: int, batch: list[Job], wall: float, firsts: dict[str, float], gpu_mb: float | None) -> Level:
+    latencies = [job.elapsed * 1000 for job in batch]
+    ttfc = [(firsts[job.id] - job._t_start) * 1000 for job in batch if job.id in firsts and job._t_start]
+    failed = [job for job in batch if job.status is not JobStatus.COMPLETED]
+    first_error = None
+    if failed:
+        first_error = f"{failed[0].status.value}: {str(failed[0].error)[:120]}" if failed[0].error else failed[0].status.value
+    return Level(level, len(batch), len(failed), wall, len(batch) / wall, statistics.median(latencies),
+                 _percentile(latencies, 0.95), statistics.median(ttfc) if ttfc else None, gpu_mb, first_error)
+
+
+def measure(runtime: Runtime, name: str, requests: Sequence[Any], levels: Sequence[int] = (1, 2, 4, 8, 16),
+            jobs: int = 32, timeout: float = 600.0) -> LabReport:
+    """Run handler ``name`` at each concurrency level with ``jobs`` jobs (requests used in turn)."""
+    if not requests:
+        raise ValueError("the lab needs at least one request")
+    spec = runtime.handler(name)
+    measured = [_run_level(runtime, name, level, requests, jobs, timeout) for level in levels]
+    sync = spec.kind in (HandlerKind.SYNC, HandlerKind.SYNC_GENERATOR)
+    total = gpu_total_mb()
+    return LabReport(name, spec.kind.value, measured, recommend(measured, sync=sync, gpu_total_mb=total), total)
+
+
+@dataclasses.dataclass
+class LabReport:
+    """The lab's result: a row per level, the recommendation, and a plot."""
+
+    handler: str
+    kind: str
+    levels: list[Level]
+    recommendation: Recommendation
+    gpu_total_mb: float | None = None
+
+    @property
+    def sync(self) -> bool:
+        return self.kind in (HandlerKind.SYNC.value, HandlerKind.SYNC_GENERATOR.value)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(level) for level in self.levels]
+
+    def to_dataframe(self) -> Any:
+        import pandas  # optional: only when asked for
+
+        return pandas.DataFrame(self.rows()).set_index("concurrency")
+
+    def table(self) -> str:
+        head = f"{'concurrency':>11} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'TTFC ms':>8} {'GPU MB':>8} {'failed':>6}"
+        lines = [head]
+        for lv in self.levels:
+            ttfc = f"{lv.ttfc_ms:8.1f}" if lv.ttfc_ms is not None else f"{'–':>8}"
+            gpu = f"{lv.gpu_peak_mb:8.0f}" if lv.gpu_peak_mb is not None else f"{'–':>8}"
+            lines.append(f"{lv.concurrency:>11} {lv.throughput:8.2f} {lv.p50_ms:8.1f} {lv.p95_ms:8.1f} {ttfc} {gpu} "
+                         f"{lv.failed:>6}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        warn = "\nwarning: sync handler — RunPod runs it one job at a time whatever the modifier says" if self.sync else ""
+        return (f"concurrency lab for {self.handler!r} ({self.kind}){warn}\n{self.table()}\n"
+                f"recommended concurrency_modifier: {self.recommendation.value} — {self.recommendation.reason}")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def plot_png(report: LabReport) -> bytes:
+    """Throughput, latency, time to first chunk and GPU memory against concurrency, as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    xs = [lv.concurrency for lv in report.levels]
+    figure = Figure(figsize=(10, 6.5), dpi=100)
+    axes = figure.subplots(2, 2)
+    _panel(axes[0][0], xs, {"jobs/s": [lv.throughput for lv in report.levels]}, "throughput")
+    _panel(axes[0][1], xs, {"p50": [lv.p50_ms for lv in report.levels], "p95": [lv.p95_ms for lv in report.levels]},
+           "latency (ms)")
+    _panel(axes[1][0], xs, {"median": [lv.ttfc_ms for lv in report.levels]}, "time to first chunk (ms)")
+    _panel(axes[1][1], xs, {"peak": [lv.gpu_peak_mb for lv in report.levels]}, "GPU memory (MB)")
+    for row in axes:
+        for ax in row:
+            ax.axvline(report.recommendation.value, color="#1f9d55", linestyle="--", linewidth=1)
+    figure.suptitle(f"{report.handler}: recommended concurrency_modifier = {report.recommendation.value}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _panel(ax: Any, xs: list[int], series: dict[str, list[float | None]], title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    shown = False
+    for label, values in series.items():
+        points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+            shown = True
+    if not shown:
+        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="#888")
+    elif len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.set_xlabel("concurrency", fontsize=8)
