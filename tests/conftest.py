@@ -23,9 +23,13 @@ class Kernel:
     def __init__(self, manager: Any, client: Any) -> None:
         self.manager, self.client = manager, client
 
-    def send(self, code: str, **expressions: str) -> str:
-        """Start executing ``code``; the request's message id."""
-        msg_id: str = self.client.execute(code, user_expressions=expressions)
+    def send(self, code: str, stop_on_error: bool = True, **expressions: str) -> str:
+        """Start executing ``code``; the request's message id.
+
+        ``stop_on_error=False`` for a cell expected to fail: otherwise the kernel aborts the requests
+        that follow it for a moment, and a test sending its next cell at once would see "aborted".
+        """
+        msg_id: str = self.client.execute(code, user_expressions=expressions, stop_on_error=stop_on_error)
         return msg_id
 
     def reply(self, msg_id: str, timeout: float = 60) -> dict[str, Any]:

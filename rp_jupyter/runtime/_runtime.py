@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -522,6 +523,8 @@ class _Stream:
             except NotSerializable as exc:
                 return {"error": str(exc)}
         self.count += 1
+        if not self.count & 1023:
+            time.sleep(0)  # let the kernel's main thread in: a pure-Python stream would hog the GIL
         if self.aggregate is not None:
             self.aggregate.append(value)
         self.sink(value)

@@ -37,5 +37,5 @@ def test_rp_ui_and_rp_jobs_in_a_kernel(kernel):
     )
     assert '"first"' in seen["editor"]  # prefilled from the handler's last request
     assert seen["output"] == "'first'" and seen["rows"] == "['COMPLETED', 'COMPLETED']"
-    failed = kernel.reply(kernel.send("%rp_ui nope"))
+    failed = kernel.reply(kernel.send("%rp_ui nope", stop_on_error=False))
     assert failed["status"] == "error" and "no handler named 'nope'" in failed["evalue"]
