@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 from jupyter_client.manager import start_new_kernel
 
 from rp_jupyter.runtime import Runtime
@@ -17,6 +18,42 @@ def runtime() -> Iterator[Runtime]:
     rt = Runtime()
     yield rt
     rt.shutdown(timeout=2.0)
+
+
+class Shell:
+    """Runs cells in a real IPython InteractiveShell and hands back what a user would see."""
+
+    def __init__(self, ip: InteractiveShell) -> None:
+        self.ip = ip
+
+    def run(self, source: str) -> Any:
+        """Run a cell that must succeed; its result value."""
+        result = self.ip.run_cell(source, store_history=True)
+        if not result.success:
+            raise AssertionError(f"cell failed: {result.error_before_exec or result.error_in_exec!r}")
+        return result.result
+
+    def fails(self, source: str) -> BaseException:
+        """Run a cell that must fail; the exception it raised."""
+        result = self.ip.run_cell(source, store_history=True)
+        error = result.error_before_exec or result.error_in_exec
+        assert error is not None, "the cell was expected to fail"
+        return error
+
+
+@pytest.fixture
+def shell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
+    """``%load_ext rp_jupyter`` in a real shell with a fresh history, in a temporary directory;
+    unloaded (runtime stopped, SDK restored) after the test."""
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=True)  # a fresh history: cells of other tests are not this notebook's
+    ip.run_line_magic("load_ext", "rp_jupyter")
+    try:
+        yield Shell(ip)
+    finally:
+        ip.run_line_magic("unload_ext", "rp_jupyter")
+        ip.reset(new_session=True)
 
 
 class Kernel:

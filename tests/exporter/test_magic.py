@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any as Shell  # the `shell` fixture (tests/conftest.py)
 
 import pytest
 from IPython.core.error import UsageError
 
 import rp_jupyter
-
-from .conftest import Shell
 
 HANDLER = "%%rp_handler echo\nimport runpod\n\n\ndef handler(job):\n    return {{'echo': job['input'], 'v': {}}}\n\n\nrunpod.serverless.start({{'handler': handler}})"
 

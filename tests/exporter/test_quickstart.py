@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any as Shell  # the `shell` fixture (tests/conftest.py)
 
 import nbformat
 import pytest
 
 import rp_jupyter
-
-from .conftest import Shell
 
 pytestmark = pytest.mark.slow
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"

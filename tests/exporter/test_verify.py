@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any as Shell  # the `shell` fixture (tests/conftest.py)
 
 import pytest
 
 import rp_jupyter
-
-from .conftest import Shell
 
 pytestmark = pytest.mark.slow
 

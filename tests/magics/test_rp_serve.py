@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any as Shell  # the `shell` fixture (tests/conftest.py)
 
 import httpx
 import pytest
@@ -10,8 +11,6 @@ from IPython.core.error import UsageError
 
 from rp_jupyter import session
 from rp_jupyter.magics._serve import serve_banner
-
-from .conftest import Shell
 
 
 def test_serve_then_stop(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
