@@ -42,6 +42,10 @@ class RpJupyterError(Exception):
 class UsageProblem(RpJupyterError):
     """The caller asked for something that cannot be done as asked."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows misuse as one line, not a traceback wall (also when raised inside a cell)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class RequestError(UsageProblem, ValueError):
     """A job request that RunPod's API would refuse."""
