@@ -242,7 +242,9 @@ def output_text(output: dict[str, Any]) -> str:
     elif output["output_type"] == "error":
         text = f"{output['ename']}: {output['evalue']}"
     else:
-        text = output.get("data", {}).get("text/plain", "")
+        data = output.get("data", {})
+        images = [kind for kind in data if kind.startswith("image/")]
+        text = f"[{images[0]} plot]" if images else data.get("text/plain", "")
     return str(text) if text.endswith("\n") or not text else text + "\n"
 
 

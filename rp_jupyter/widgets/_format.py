@@ -145,7 +145,8 @@ def summary_text(state: dict[str, Any]) -> str:
     if times:
         lines.append(" · ".join(times))
     if state.get("chunks"):
-        lines.append(f"stream: {state['chunks']} chunks, {state.get('chars', 0)} characters")
+        chars = f", {state['chars']} characters" if "chars" in state else ""
+        lines.append(f"stream: {state['chunks']} chunks{chars}")
         if state.get("text"):
             lines.append(_clip(state["text"], 2_000))
     if state.get("progress") is not None and state["status"] == "IN_PROGRESS":

@@ -144,7 +144,8 @@ _recently_finished: list[JobView] = []
 
 
 def resync_finished_views() -> None:
-    """Send the final state of views that finished since the last call again, from the caller's thread.
+    """Send the final state (and static summary) of views that finished since the last call again,
+    from the caller's thread.
 
     A view's last flush runs on the clock thread; if it lands after its cell went idle, the kernel
     attributes it to that finished cell and a headless client (nbclient, nbconvert) that stores widget
@@ -155,6 +156,7 @@ def resync_finished_views() -> None:
         view = _recently_finished.pop()
         if view.comm is not None:
             view.send_state()
+        view._leave_summary()
 
 
 def _header(state: dict[str, Any]) -> dict[str, Any]:
