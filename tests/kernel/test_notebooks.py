@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -29,3 +30,30 @@ def test_quickstart_runs_the_whole_loop():
     assert "FAILED\nsteps must be <= 100, got 500" in out
     assert out.count("COMPLETED") >= 4
     assert "recommended concurrency_modifier: 8" in out  # the lab, on an I/O-bound async handler
+
+
+TUTORIALS = {
+    "streaming.ipynb": ["registered handler 'generate' (generator, aggregate=yes)", "stream: 80 chunks", "[]"],
+    "concurrency.ipynb": ["16 async jobs, 0.2 s each, concurrency 8", "recommended concurrency_modifier"],
+    "errors_and_validation.ipynb": ["prompt is a required input.", "ZeroDivisionError: division by zero",
+                                    "not JSON-serialisable (set at output['tags'])", "'TIMED_OUT'", "'CANCELLED'"],
+    "export_and_verify.ipynb": ["exported handler 'shout'", "all match the notebook", 'SUFFIX = "!"'],
+    "local_endpoint.ipynb": ["['hello', 'from', 'the', 'official', 'client']", "(200, ['plain', 'http'])",
+                             "server stopped"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_each_tutorial_runs_top_to_bottom_on_cpu(name):
+    out = "\n".join(execute(name))
+    for expected in TUTORIALS[name]:
+        assert expected in out, (name, expected)
+
+
+def test_every_notebook_is_tested_and_kept_without_outputs():
+    names = {path.name for path in NOTEBOOKS.glob("*.ipynb")}
+    assert names == {"quickstart.ipynb", *TUTORIALS}
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        stale = [i for i, cell in enumerate(notebook.cells) if cell.get("outputs") or cell.get("execution_count")]
+        assert not stale, f"{path.name}: cells {stale} keep outputs; strip them before committing"
