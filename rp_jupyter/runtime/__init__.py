@@ -1,8 +1,9 @@
 """The embedded RunPod worker (standard library only): jobs, states, events, result shaping."""
 
 from ._job import Job, JobEvent
-from ._runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, Runtime
+from ._runtime import Runtime
 from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
+from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
 from ._status import JobStatus
 
 __all__ = [

@@ -12,40 +12,20 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import dataclasses
 import inspect
-import json
 import logging
 import re
 import threading
-import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..exceptions import (
-    HandlerNotFoundError,
-    JobStateError,
-    JobWaitTimeout,
-    PayloadTooLargeError,
-    RegistrationError,
-    RequestError,
-    RuntimeStoppedError,
-)
+from ..exceptions import HandlerNotFoundError, JobStateError, JobWaitTimeout, RuntimeStoppedError
+from ._calls import await_result, call_async, call_sync, drain_async, drain_sync, fatal_error
 from ._job import Job, JobEvent, Listener, _call_listener
 from ._loop import LoopThread
-from ._shaping import (
-    RUN_LIMIT_BYTES,
-    RUNSYNC_LIMIT_BYTES,
-    HandlerKind,
-    NotSerializable,
-    check_wire,
-    chunk_error,
-    classify,
-    exception_error,
-    generator_error,
-    shape_return,
-)
+from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, NotSerializable, check_wire
+from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, execution_timeout, make_spec, parse_request
 from ._status import JobStatus
 
 __all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "Runtime"]
@@ -53,38 +33,12 @@ __all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "Runtime"]
 log = logging.getLogger("rp_jupyter")
 T = TypeVar("T")
 
-DEFAULT_EXECUTION_TIMEOUT = 600.0
-"""RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _CHUNK_LOST = (
     "On RunPod the worker would skip posting this chunk (the stream silently loses it) and, with "
     "return_aggregate_stream, the final result could not be posted: the job would stay IN_PROGRESS "
     "until its execution timeout."
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class HandlerSpec:
-    """A registered handler and the ``runpod.serverless.start`` config it runs with."""
-
-    name: str
-    fn: Callable[..., Any]
-    kind: HandlerKind
-    return_aggregate_stream: bool = False
-    concurrency_modifier: Callable[[int], int] | None = None
-    refresh_worker: bool = False
-    execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT
-
-    def describe(self) -> str:
-        parts = [str(self.kind)]
-        if self.kind.is_generator:
-            parts.append(f"aggregate={'yes' if self.return_aggregate_stream else 'no'}")
-        if self.concurrency_modifier is not None:
-            parts.append("concurrency_modifier")
-        if self.refresh_worker:
-            parts.append("refresh_worker")
-        return ", ".join(parts)
 
 
 class _Endpoint:
@@ -164,7 +118,7 @@ class Runtime:
         execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
     ) -> HandlerSpec:
         """Register (or replace) a handler; running jobs finish on the code they started with."""
-        spec = _make_spec(fn, name, return_aggregate_stream, concurrency_modifier, refresh_worker,
+        spec = make_spec(fn, name, return_aggregate_stream, concurrency_modifier, refresh_worker,
                           execution_timeout)
         self._check_accepting()
         self._loop.call(lambda: self._install(spec))
@@ -211,12 +165,12 @@ class Runtime:
         """Queue a job as ``POST /run`` (or ``/runsync`` with ``sync``) would; returns at once."""
         self._check_accepting()
         spec = self._endpoint(name).spec
-        body = _parse_request(request, RUNSYNC_LIMIT_BYTES if sync else RUN_LIMIT_BYTES,
+        body = parse_request(request, RUNSYNC_LIMIT_BYTES if sync else RUN_LIMIT_BYTES,
                               "/runsync" if sync else "/run")
         job_id = f"{'sync-' if sync else ''}{uuid.uuid4()}-local"
         job_dict = {"id": job_id, "input": body["input"]}
         job_dict.update((k, v) for k, v in body.items() if k not in ("id", "input"))
-        timeout = _execution_timeout(body, spec.execution_timeout)
+        timeout = execution_timeout(body, spec.execution_timeout)
         job = Job(self, job_id, name, job_dict, body, sync=sync, execution_timeout=timeout)
         with self._lock:
             self._jobs[job_id] = job
@@ -414,7 +368,7 @@ class Runtime:
         except asyncio.CancelledError:
             job._finish(JobStatus.CANCELLED)
         except BaseException as exc:  # SystemExit & co. would kill a RunPod worker: fail loudly
-            job._finish(JobStatus.FAILED, {"error": _fatal_error(exc)})
+            job._finish(JobStatus.FAILED, {"error": fatal_error(exc)})
         else:
             if result is not None:
                 if spec.refresh_worker:
@@ -433,18 +387,18 @@ class Runtime:
         """Run the handler; return the result body the worker would post (None: nothing to post)."""
         loop = self._loop.loop
         if spec.kind is HandlerKind.ASYNC_GENERATOR:
-            return await _drain_async(spec, job)
+            return await drain_async(spec, job)
         if spec.kind is HandlerKind.SYNC_GENERATOR:
             pipe = _ChunkPipe(loop, job)
             try:
-                return await self._on_worker_thread(endpoint, _drain_sync, spec, job, pipe.put)
+                return await self._on_worker_thread(endpoint, drain_sync, spec, job, pipe.put)
             finally:
                 pipe.flush()
         if spec.kind is HandlerKind.ASYNC:
-            return await _call_async(spec.fn, job.job)
-        outcome = await self._on_worker_thread(endpoint, _call_sync, spec.fn, job.job)
+            return await call_async(spec.fn, job.job)
+        outcome = await self._on_worker_thread(endpoint, call_sync, spec.fn, job.job)
         if inspect.isawaitable(outcome):  # a sync callable that returned an awaitable
-            return await _await_result(outcome)
+            return await await_result(outcome)
         result: dict[str, Any] = outcome
         return result
 
@@ -464,187 +418,6 @@ class Runtime:
             if self._accepting:
                 await future
             raise
-
-
-# ---- handler calls (their frames are left out of the tracebacks users see) -------------------
-def _finish_normal(value: Any) -> dict[str, Any]:
-    result = shape_return(value)
-    try:
-        for key in ("output", "error"):
-            if key in result:
-                limit = RUNSYNC_LIMIT_BYTES if key == "output" else None
-                result[key] = check_wire(result[key], key, limit)
-    except (NotSerializable, ValueError) as exc:
-        return {"error": str(exc)}
-    return result
-
-
-def _call_sync(fn: Callable[..., Any], job: dict[str, Any]) -> Any:
-    try:
-        value = fn(job)
-    except Exception as exc:
-        return {"error": exception_error(exc)}
-    return value if inspect.isawaitable(value) else _finish_normal(value)
-
-
-async def _await_result(awaitable: Any) -> dict[str, Any]:
-    try:
-        value = await awaitable
-    except Exception as exc:
-        return {"error": exception_error(exc)}
-    return _finish_normal(value)
-
-
-async def _call_async(fn: Callable[..., Any], job: dict[str, Any]) -> dict[str, Any]:
-    try:
-        value = fn(job)
-        if inspect.isawaitable(value):
-            value = await value
-    except Exception as exc:
-        return {"error": exception_error(exc)}
-    return _finish_normal(value)
-
-
-class _Stream:
-    """The per-chunk rules of RunPod's ``handle_job`` for generator handlers."""
-
-    def __init__(self, spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> None:
-        self.aggregate: list[Any] | None = [] if spec.return_aggregate_stream else None
-        self.job, self.sink, self.count = job, sink, 0
-
-    def take(self, value: Any) -> dict[str, Any] | None:
-        """Handle one yielded value; a result body when the stream must stop here."""
-        error = chunk_error(value)
-        if error is not None:
-            return {"error": error}
-        if type(value) is not str:
-            try:
-                value = check_wire(value, f"stream chunk {self.count}", consequence=_CHUNK_LOST)
-            except NotSerializable as exc:
-                return {"error": str(exc)}
-        self.count += 1
-        if not self.count & 1023:
-            time.sleep(0)  # let the kernel's main thread in: a pure-Python stream would hog the GIL
-        if self.aggregate is not None:
-            self.aggregate.append(value)
-        self.sink(value)
-        return None
-
-    def final(self) -> dict[str, Any]:
-        if self.aggregate is None:
-            return {"output": []}
-        try:
-            return {"output": check_wire(self.aggregate, "aggregated output", RUNSYNC_LIMIT_BYTES)}
-        except ValueError as exc:
-            return {"error": str(exc)}
-
-
-def _drain_sync(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> dict[str, Any] | None:
-    stream = _Stream(spec, job, sink)
-    generator: Iterator[Any] | None = None
-    try:
-        generator = spec.fn(job.job)
-        for value in generator:
-            if job.done:  # cancelled or timed out: stop between yields, post nothing
-                return None
-            stop = stream.take(value)
-            if stop is not None:
-                return stop
-    except Exception as exc:
-        return {"error": generator_error(exc)}
-    finally:
-        close = getattr(generator, "close", None)
-        if close is not None:
-            close()
-    return stream.final()
-
-
-async def _drain_async(spec: HandlerSpec, job: Job) -> dict[str, Any]:
-    stream = _Stream(spec, job, lambda value: job._add_chunks([value]))
-    generator = spec.fn(job.job)
-    try:
-        async for value in generator:
-            stop = stream.take(value)
-            if stop is not None:
-                return stop
-    except Exception as exc:
-        return {"error": generator_error(exc)}
-    finally:
-        await generator.aclose()
-    return stream.final()
-
-
-def _fatal_error(exc: BaseException) -> str:
-    return (
-        f"rp_jupyter: the handler raised {type(exc).__name__}({exc!s}), which is not an Exception. "
-        "On RunPod this escapes the SDK and stops the worker; the job is lost and stays IN_PROGRESS "
-        "until its execution timeout."
-    )
-
-
-# ---- validation -------------------------------------------------------------------------------
-def _make_spec(
-    fn: Any,
-    name: str | None,
-    aggregate: bool,
-    modifier: Any,
-    refresh: bool,
-    timeout: float | None,
-) -> HandlerSpec:
-    if not callable(fn):
-        raise RegistrationError(f"a handler must be callable, got {type(fn).__name__}")
-    name = name or getattr(fn, "__name__", None)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise RegistrationError(
-            f"invalid handler name {name!r}: use letters, digits, '_', '-' or '.' (it becomes the endpoint id)"
-        )
-    if modifier is not None and not callable(modifier):
-        raise RegistrationError(
-            f"concurrency_modifier must be a function of the current concurrency, got {type(modifier).__name__}"
-        )
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-        raise RegistrationError(f"execution timeout must be a number of seconds >= 0, got {timeout!r}")
-    return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None)
-
-
-def _parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:
-    """Validate a request body as RunPod's API would; returns a private JSON copy of it."""
-    if isinstance(request, (str, bytes)):
-        try:
-            request = json.loads(request)
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"the request is not valid JSON: {exc}") from None
-    if not isinstance(request, dict):
-        raise RequestError(
-            f'a request is a JSON object like {{"input": {{...}}}}, got {type(request).__name__}'
-        )
-    if request.get("input") is None:
-        raise RequestError('the request has no "input" (RunPod requires {"input": ...})')
-    try:
-        text = json.dumps(request, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"the request is not JSON-serialisable: {exc}") from None
-    size = len(text.encode())
-    if size > limit:
-        raise PayloadTooLargeError(
-            f"the request is {size / 1e6:.1f} MB, over RunPod's {limit // (1024 * 1024)} MB limit for {route}"
-        )
-    body: dict[str, Any] = json.loads(text)
-    return body
-
-
-def _execution_timeout(body: dict[str, Any], default: float | None) -> float | None:
-    policy = body.get("policy")
-    if policy is None:
-        return default
-    if not isinstance(policy, dict):
-        raise RequestError(f'"policy" must be an object, got {type(policy).__name__}')
-    value = policy.get("executionTimeout")
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise RequestError(f'"policy.executionTimeout" must be a positive number of ms, got {value!r}')
-    return value / 1000
 
 
 def _target_concurrency(endpoint: _Endpoint) -> int:

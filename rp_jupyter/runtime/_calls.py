@@ -1,0 +1,147 @@
+"""Calling handlers the way RunPod's ``run_job`` / ``run_job_generator`` / ``handle_job`` do.
+
+These functions run the user's code; their frames live in the runtime's directory, so the
+tracebacks users see start at the handler's own frame.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ._job import Job
+from ._shaping import (
+    RUNSYNC_LIMIT_BYTES,
+    NotSerializable,
+    check_wire,
+    chunk_error,
+    exception_error,
+    generator_error,
+    shape_return,
+)
+from ._spec import HandlerSpec
+
+__all__ = ["call_async", "call_sync", "await_result", "drain_async", "drain_sync", "fatal_error"]
+
+_CHUNK_LOST = (
+    "On RunPod the worker would skip posting this chunk (the stream silently loses it) and, with "
+    "return_aggregate_stream, the final result could not be posted: the job would stay IN_PROGRESS "
+    "until its execution timeout."
+)
+
+
+def _finish_normal(value: Any) -> dict[str, Any]:
+    result = shape_return(value)
+    try:
+        for key in ("output", "error"):
+            if key in result:
+                limit = RUNSYNC_LIMIT_BYTES if key == "output" else None
+                result[key] = check_wire(result[key], key, limit)
+    except (NotSerializable, ValueError) as exc:
+        return {"error": str(exc)}
+    return result
+
+
+def call_sync(fn: Callable[..., Any], job: dict[str, Any]) -> Any:
+    try:
+        value = fn(job)
+    except Exception as exc:
+        return {"error": exception_error(exc)}
+    return value if inspect.isawaitable(value) else _finish_normal(value)
+
+
+async def await_result(awaitable: Any) -> dict[str, Any]:
+    try:
+        value = await awaitable
+    except Exception as exc:
+        return {"error": exception_error(exc)}
+    return _finish_normal(value)
+
+
+async def call_async(fn: Callable[..., Any], job: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = fn(job)
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        return {"error": exception_error(exc)}
+    return _finish_normal(value)
+
+
+class _Stream:
+    """The per-chunk rules of RunPod's ``handle_job`` for generator handlers."""
+
+    def __init__(self, spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> None:
+        self.aggregate: list[Any] | None = [] if spec.return_aggregate_stream else None
+        self.job, self.sink, self.count = job, sink, 0
+
+    def take(self, value: Any) -> dict[str, Any] | None:
+        """Handle one yielded value; a result body when the stream must stop here."""
+        error = chunk_error(value)
+        if error is not None:
+            return {"error": error}
+        if type(value) is not str:
+            try:
+                value = check_wire(value, f"stream chunk {self.count}", consequence=_CHUNK_LOST)
+            except NotSerializable as exc:
+                return {"error": str(exc)}
+        self.count += 1
+        if not self.count & 1023:
+            time.sleep(0)  # let the kernel's main thread in: a pure-Python stream would hog the GIL
+        if self.aggregate is not None:
+            self.aggregate.append(value)
+        self.sink(value)
+        return None
+
+    def final(self) -> dict[str, Any]:
+        if self.aggregate is None:
+            return {"output": []}
+        try:
+            return {"output": check_wire(self.aggregate, "aggregated output", RUNSYNC_LIMIT_BYTES)}
+        except ValueError as exc:
+            return {"error": str(exc)}
+
+
+def drain_sync(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> dict[str, Any] | None:
+    stream = _Stream(spec, job, sink)
+    generator: Iterator[Any] | None = None
+    try:
+        generator = spec.fn(job.job)
+        for value in generator:
+            if job.done:  # cancelled or timed out: stop between yields, post nothing
+                return None
+            stop = stream.take(value)
+            if stop is not None:
+                return stop
+    except Exception as exc:
+        return {"error": generator_error(exc)}
+    finally:
+        close = getattr(generator, "close", None)
+        if close is not None:
+            close()
+    return stream.final()
+
+
+async def drain_async(spec: HandlerSpec, job: Job) -> dict[str, Any]:
+    stream = _Stream(spec, job, lambda value: job._add_chunks([value]))
+    generator = spec.fn(job.job)
+    try:
+        async for value in generator:
+            stop = stream.take(value)
+            if stop is not None:
+                return stop
+    except Exception as exc:
+        return {"error": generator_error(exc)}
+    finally:
+        await generator.aclose()
+    return stream.final()
+
+
+def fatal_error(exc: BaseException) -> str:
+    return (
+        f"rp_jupyter: the handler raised {type(exc).__name__}({exc!s}), which is not an Exception. "
+        "On RunPod this escapes the SDK and stops the worker; the job is lost and stays IN_PROGRESS "
+        "until its execution timeout."
+    )
