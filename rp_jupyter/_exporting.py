@@ -1,0 +1,191 @@
+"""Export glue: gathers plain data (handler config, executed cells, finished jobs) for the exporter,
+and runs verification against the worker face. Part of the session layer; ``session`` re-exports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .runtime import HandlerSpec, Job, Runtime
+
+__all__ = ["check_export", "export", "set_cell_source", "verify"]
+
+
+def get_runtime() -> Runtime:
+    from .session import get_runtime as current
+
+    return current()
+
+
+CellSource = Callable[[], "tuple[list[Any], str | None]"]
+_cell_source: CellSource | None = None
+
+
+def set_cell_source(provider: CellSource | None) -> None:
+    """Where :func:`export` finds the executed cells: ``provider() -> (cells, notebook name)``.
+    The magics install the kernel's history; ``None`` removes it."""
+    global _cell_source
+    _cell_source = provider
+
+
+def export(
+    name: str,
+    out_dir: str | None = None,
+    *,
+    cells: list[Any] | None = None,
+    notebook: str | None = None,
+    base_image: str | None = None,
+    verify: bool = False,
+    timeout: float = 60.0,
+) -> Any:
+    """Write handler ``name`` as a RunPod worker (handler.py, Dockerfile, requirements.txt, ...) to
+    ``out_dir`` (default ``<name>-worker``); with ``verify``, run it under the real SDK too.
+
+    ``cells``: the executed cells as strings or :class:`rp_jupyter.exporter.Cell` (default: the
+    kernel's history when the extension is loaded, else the handler's own source file).
+    """
+    from .exporter import write_export
+
+    directory = out_dir or f"{name}-worker"
+    result = write_export(_build_export(name, cells, notebook, base_image), directory)
+    if verify:
+        result.report = _verify(name, directory, timeout)
+    return result
+
+
+def check_export(
+    name: str, directory: str, *, cells: list[Any] | None = None, notebook: str | None = None,
+    base_image: str | None = None,
+) -> Any:
+    """How ``directory`` differs from what :func:`export` would write now (a ``Drift``; ``.ok``)."""
+    from .exporter import drift
+
+    return drift(_build_export(name, cells, notebook, base_image), directory)
+
+
+def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout: float = 60.0) -> Any:
+    """Run ``directory/handler.py`` under the real ``runpod`` SDK in deployed-worker mode against the
+    notebook's finished jobs of handler ``name`` (or ``jobs``: Job objects or ids); a ``VerifyReport``
+    comparing them job by job. Jobs run before the handler's code last changed diverge, as they should."""
+    return _verify(name, directory, timeout, jobs)
+
+
+def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None) -> Any:
+    from .exporter import build_export, probe_environment
+
+    runtime = get_runtime()
+    spec = runtime.handler(name)
+    found, found_notebook = _export_cells(spec, cells)
+    done = [j for j in runtime.jobs if j.handler == name and j.status.value == "COMPLETED"]
+    return build_export(
+        _handler_config(spec), found, probe_environment(), request=done[-1].request if done else None,
+        notebook=notebook or found_notebook, base_image=base_image,
+    )
+
+
+def _export_cells(spec: HandlerSpec, cells: list[Any] | None) -> tuple[list[Any], str | None]:
+    import inspect
+    import os
+
+    from .exceptions import ExportError
+    from .exporter import Cell
+
+    if cells is not None:
+        return [c if isinstance(c, Cell) else Cell(f"cell {i}", str(c)) for i, c in enumerate(cells, 1)], None
+    if _cell_source is not None:
+        return _cell_source()
+    try:
+        path = inspect.getsourcefile(spec.fn)
+    except TypeError:
+        path = None
+    if path is None or not os.path.isfile(path):
+        raise ExportError(f"cannot find the cells of handler {spec.name!r}: load the extension or pass cells=[...]")
+    with open(path, encoding="utf-8") as handle:
+        return [Cell(os.path.basename(path), handle.read())], None
+
+
+def _handler_config(spec: HandlerSpec) -> Any:
+    import inspect
+
+    from .exporter import HandlerConfig
+
+    def source(fn: Any) -> str | None:
+        try:
+            return inspect.getsource(fn)
+        except (OSError, TypeError):
+            return None
+
+    modifier = spec.concurrency_modifier
+    fixed = getattr(modifier, "fixed_concurrency", None)  # %%rp_handler --concurrency N
+    named = modifier is not None and fixed is None
+    return HandlerConfig(
+        spec.name, getattr(spec.fn, "__name__", ""), source(spec.fn), str(spec.kind),
+        spec.return_aggregate_stream, spec.refresh_worker,
+        getattr(modifier, "__name__", None) if named else None, source(modifier) if named else None,
+        fixed, spec.execution_timeout,
+    )
+
+
+def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
+    import importlib.metadata
+    import time
+
+    from .exceptions import ExportError
+    from .exporter import VerifyReport, compare_jobs, run_worker, worker_env
+    from .server import HttpServer, WorkerFace
+
+    runtime = get_runtime()
+    runtime.handler(name)
+    jobs, skipped = _verifiable_jobs(runtime, name)
+    if only is not None:
+        wanted = {getattr(j, "id", j) for j in only}
+        jobs = [j for j in jobs if j.id in wanted]
+    if not jobs:
+        raise ExportError(f"handler {name!r} has no finished job to verify against: run some first (%rp_run {name} ...)")
+    face = WorkerFace([_job_dict(j) for j in jobs], expect_progress={j.id: len(j.progress_history) for j in jobs})
+    started = time.perf_counter()
+    server = HttpServer(face.app, runtime).start()
+    try:
+        run = run_worker(directory, worker_env(face.worker_urls(server.url)), face.settled,
+                         lambda: face.has_untaken, timeout)
+    finally:
+        server.stop()
+    checks = compare_jobs([_wire(j) for j in jobs], {j.id: _wire_of(face, j.id) for j in jobs})
+    report = VerifyReport(name, directory, checks, time.perf_counter() - started, run.starts,
+                          importlib.metadata.version("runpod"), skipped=skipped)
+    report.log_tail = "" if report.ok else run.log_tail
+    return report
+
+
+def _verifiable_jobs(runtime: Runtime, name: str) -> tuple[list[Job], list[str]]:
+    """Finished jobs with a result RunPod would post; rp_jupyter's deliberate failures are skipped."""
+    jobs, skipped = [], []
+    current = runtime.handler(name)
+    for job in runtime.jobs:
+        if job.handler != name or job.status.value not in ("COMPLETED", "FAILED") or job.result_body is None:
+            continue
+        if job.spec is not current:
+            skipped.append(f"job {job.id}: ran an earlier version of the handler")
+        elif str(job.error or "").startswith("rp_jupyter:"):
+            skipped.append(f"job {job.id}: failed on purpose in rp_jupyter (RunPod would post nothing)")
+        else:
+            jobs.append(job)
+    return jobs, skipped
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    extra = {k: v for k, v in job.request.items() if k not in ("id", "input")}
+    return {"id": job.id, "input": job.request["input"], **extra}
+
+
+def _wire(job: Job) -> Any:
+    from .exporter import JobWire
+
+    return JobWire(job.id, job.result_body, list(job.stream), list(job.progress_history))
+
+
+def _wire_of(face: Any, job_id: str) -> Any:
+    from .exporter import JobWire
+
+    return JobWire(job_id, face.final(job_id), face.stream(job_id), face.progress(job_id))
