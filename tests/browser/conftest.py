@@ -27,16 +27,27 @@ def _free_port() -> int:
 
 
 class Lab:
-    def __init__(self, url: str, token: str, root: Path) -> None:
-        self.url, self.token, self.root = url, token, root
+    def __init__(self, url: str, token: str, root: Path, app: str = "jupyterlab") -> None:
+        self.url, self.token, self.root, self.app = url, token, root, app
 
     def notebook_url(self, name: str) -> str:
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("lab")
+    yield from _serve("jupyterlab", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from _serve("notebook", tmp_path_factory)
+
+
+def _serve(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp(app)
     config = root / ".config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(
@@ -44,15 +55,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     )
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config)}
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+    expose = "--JupyterNotebookApp" if app == "notebook" else "--LabApp"
+    command = [sys.executable, "-m", app, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-               "--LabApp.expose_app_in_browser=True"]
+               f"{expose}.expose_app_in_browser=True"]
     log = root / "jupyter-lab.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             _wait_for_port(port, server, log)
-            yield Lab(f"http://127.0.0.1:{port}", token, root)
+            yield Lab(f"http://127.0.0.1:{port}", token, root, app)
         finally:
             server.terminate()
             try:
@@ -71,7 +83,7 @@ def _wait_for_port(port: int, server: subprocess.Popen[Any], log: Path, timeout:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise TimeoutError("jupyter lab did not listen within 60 s")
+    raise TimeoutError("the Jupyter server did not listen within 60 s")
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,51 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
     assert "rp_jupyter" not in traceback  # the handler's frames only
     failed.scroll_into_view_if_needed()
     screenshot(page, "job-view-finished")
+
+
+def test_the_view_works_in_notebook_7(notebook7, page):
+    _notebook(notebook7, "nb7.ipynb")
+    page.goto(notebook7.notebook_url("nb7.ipynb"))
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return kernel && kernel.status === 'idle'; }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(
+        """() => { const v = document.querySelectorAll('.rpj-view');
+                   return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
+                          && v[1].querySelector('.rpj-status').textContent === 'FAILED'; }""",
+        timeout=60_000,
+    )
+    assert page.locator(".rpj-view").nth(0).locator(".rpj-stream").inner_text().split() == PROMPT.split()
+    screenshot(page, "job-view-notebook7")
+
+
+def test_the_cancel_button_cancels_a_running_job(lab, page):
+    cells = [
+        new_code_cell("%load_ext rp_jupyter"),
+        new_code_cell("%%rp_handler sleepy\nimport asyncio\nasync def handler(job):\n    await asyncio.sleep(60)\n"),
+        new_code_cell('%rp_run sleepy {"input": {}}'),
+    ]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), lab.root / "cancel.ipynb")
+    page.goto(lab.notebook_url("cancel.ipynb"))
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return kernel && kernel.status === 'idle'; }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('.rpj-view'); "
+        "return v && v.querySelector('.rpj-status').textContent === 'IN_PROGRESS'; }",
+        timeout=60_000,
+    )
+    page.locator(".rpj-view .rpj-cancel").click()
+    page.wait_for_function(
+        "() => document.querySelector('.rpj-view .rpj-status').textContent === 'CANCELLED'", timeout=20_000
+    )
+    assert not page.locator(".rpj-view .rpj-cancel").is_visible()  # gone once the job ended
