@@ -79,6 +79,18 @@ async def _drain(fn: Callable[..., Any], chunks: int) -> None:
         pass
 
 
+def thread_floor(runtime: Runtime, rounds: int = 2000) -> float:
+    """Seconds for the cheapest possible cross-thread trip: an empty coroutine on the runtime's loop."""
+
+    async def nothing() -> None:
+        return None
+
+    start = time.perf_counter()
+    for _ in range(rounds):
+        runtime.run_coroutine(nothing()).result()
+    return (time.perf_counter() - start) / rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
@@ -86,6 +98,8 @@ def main() -> None:
     args = parser.parse_args()
     runtime = Runtime(keep_finished=100)
     try:
+        floor = thread_floor(runtime, max(100, args.jobs))
+        print(f"   floor: one empty round trip to the runtime's loop thread and back: {floor * 1e6:6.1f} µs")
         for fn in (trivial, one_ms):
             jobs = args.jobs if fn is trivial else max(1, args.jobs // 10)
             through, direct = per_job(runtime, fn, jobs)
