@@ -98,8 +98,12 @@ def register(
     concurrency_modifier: Callable[[int], int] | None = None,
     refresh_worker: bool = False,
     execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
+    tokenizer: Callable[[str], int] | None = None,
 ) -> HandlerSpec:
-    """Register ``fn`` as a RunPod handler named ``name`` (default: the function's name)."""
+    """Register ``fn`` as a RunPod handler named ``name`` (default: the function's name).
+
+    ``tokenizer(text) -> int`` counts tokens for the job views' tokens/s (default: whitespace tokens).
+    """
     return get_runtime().register(
         fn,
         name,
@@ -107,6 +111,7 @@ def register(
         concurrency_modifier=concurrency_modifier,
         refresh_worker=refresh_worker,
         execution_timeout=execution_timeout,
+        tokenizer=tokenizer,
     )
 
 

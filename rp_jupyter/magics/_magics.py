@@ -18,6 +18,7 @@ from .. import session
 from ..exceptions import UsageProblem
 from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
 from ..widgets import JobsPanel, RunForm
+from . import _comm
 from ._bench import BenchMagics
 from ._display import JobsTable
 from ._export import ExportMagics, unload_export
@@ -66,6 +67,7 @@ class RunPodMagics(Magics):
     @argument("--aggregate", action="store_true", help="return_aggregate_stream=True for generators")
     @argument("--concurrency", type=int, metavar="N", help="a fixed concurrency_modifier returning N")
     @argument("--timeout", type=float, metavar="S", help="execution timeout in seconds (0 = none)")
+    @argument("--tokenizer", metavar="FN", help="a function text -> token count, for the views' tokens/s")
     @no_var_expand
     @line_cell_magic
     def rp_handler(self, line: str, cell: str | None = None) -> None:
@@ -89,11 +91,19 @@ class RunPodMagics(Magics):
             overrides["concurrency_modifier"] = _fixed_concurrency(args.concurrency)
         if args.timeout is not None:
             overrides["execution_timeout"] = args.timeout
+        if args.tokenizer is not None:
+            overrides["tokenizer"] = self._user_function(args.tokenizer)
         with _usage_errors():
             replaced = args.name or getattr(config["handler"], "__name__", None)
             existed = replaced in session.get_runtime().handlers
             spec = session.register_config(config, args.name, **overrides)
         print(_registered_line(spec, existed))
+
+    def _user_function(self, name: str) -> Any:
+        found = self.shell.user_ns.get(name) if self.shell is not None else None
+        if not callable(found):
+            raise UsageError(f"--tokenizer {name}: no function named {name!r} in the notebook")
+        return found
 
     def _run_handler_cell(self, cell: str) -> dict[str, Any]:
         shell = self.shell
@@ -202,12 +212,14 @@ def load(ipython: Any) -> None:
         ipython.register_magics(magics)
     install_display(ipython)
     session.install_bridge()
+    _comm.register(ipython)  # the JupyterLab extension's comm target (labextension/)
     if not _loaded:
         atexit.register(session.shutdown)
     _loaded.append(ipython)
 
 
 def unload(ipython: Any) -> None:
+    _comm.unregister(ipython)
     uninstall_display(ipython)
     session.shutdown()
     atexit.unregister(session.shutdown)

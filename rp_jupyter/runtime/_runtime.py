@@ -116,10 +116,11 @@ class Runtime:
         concurrency_modifier: Callable[[int], int] | None = None,
         refresh_worker: bool = False,
         execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
+        tokenizer: Callable[[str], int] | None = None,
     ) -> HandlerSpec:
         """Register (or replace) a handler; running jobs finish on the code they started with."""
         spec = make_spec(fn, name, return_aggregate_stream, concurrency_modifier, refresh_worker,
-                          execution_timeout)
+                          execution_timeout, tokenizer)
         self._check_accepting()
         self._loop.call(lambda: self._install(spec))
         return spec

@@ -30,6 +30,8 @@ class HandlerSpec:
     concurrency_modifier: Callable[[int], int] | None = None
     refresh_worker: bool = False
     execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT
+    tokenizer: Callable[[str], int] | None = None
+    """Counts the tokens in a text, for the job views' tokens/s (default: whitespace tokens)."""
 
     def describe(self) -> str:
         parts = [str(self.kind)]
@@ -49,6 +51,7 @@ def make_spec(
     modifier: Any,
     refresh: bool,
     timeout: float | None,
+    tokenizer: Any = None,
 ) -> HandlerSpec:
     if not callable(fn):
         raise RegistrationError(f"a handler must be callable, got {type(fn).__name__}")
@@ -63,7 +66,9 @@ def make_spec(
         )
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
         raise RegistrationError(f"execution timeout must be a number of seconds >= 0, got {timeout!r}")
-    return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None)
+    if tokenizer is not None and not callable(tokenizer):
+        raise RegistrationError(f"tokenizer must be a function text -> token count, got {type(tokenizer).__name__}")
+    return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None, tokenizer)
 
 
 def parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..runtime import Job, JobEvent
+from ..runtime import Job, JobEvent, Runtime
 from ._clock import CLOCK
 from ._format import curl_snippet, parse_error, python_snippet, state_style, summary_html, summary_text
 from ._state import StreamState, job_state, progress_state
@@ -46,7 +46,7 @@ class JobView(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.job = job
         self.flushes = 0
-        self._stream = StreamState(job.stream)
+        self._stream = StreamState(job.stream, getattr(job.spec, "tokenizer", None) or _spec_tokenizer(job))
         self._marked = False
         self._lock = threading.Lock()
         self._finished = False
@@ -138,6 +138,15 @@ class JobView(anywidget.AnyWidget):
         bundle: Any = super()._repr_mimebundle_(**kwargs) or {}
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         return {k: v for k, v in data.items() if k == "application/vnd.jupyter.widget-view+json"}
+
+
+def _spec_tokenizer(job: Job) -> Any:
+    """The handler's tokenizer; a job not started yet has no spec: ask its runtime for the current one."""
+    runtime = job._runtime
+    try:
+        return runtime.handler(job.handler).tokenizer if isinstance(runtime, Runtime) else None
+    except Exception:
+        return None
 
 
 _recently_finished: list[JobView] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..runtime import Job, JobEvent
@@ -21,8 +22,9 @@ class StreamState:
     the runtime's side is nothing but the list append the runtime does anyway.
     """
 
-    def __init__(self, chunks: list[Any]) -> None:
+    def __init__(self, chunks: list[Any], tokenizer: Callable[[str], int] | None = None) -> None:
         self._source = chunks
+        self._count_tokens = tokenizer or _count_tokens
         self._cursor = 0
         self.parts: list[str] = []
         self.chunks = self.chars = self.tokens = 0
@@ -46,7 +48,7 @@ class StreamState:
         self.parts.append(delta)
         self.chunks += len(new)
         self.chars += len(delta)
-        self.tokens += _count_tokens(delta)
+        self.tokens += self._count_tokens(delta)
         self.last_at = time.perf_counter()
         if self.first_at is None:
             self.first_at = self.last_at

@@ -85,3 +85,11 @@ def test_rerunning_the_cell_replaces_the_handler_for_new_jobs(shell, capsys):
 def test_the_decorator_registers_too(shell):
     shell.run('import rp_jupyter\n@rp_jupyter.handler(name="shout")\ndef f(job):\n    return job["input"].upper()\n')
     assert shell.run('%rp_run shout {"input": "hi"} --sync')["output"] == "HI"
+
+
+def test_tokenizer_flag_names_a_notebook_function(shell):
+    shell.run("def count(text):\n    return len(text)\n")
+    shell.run('%%rp_handler --tokenizer count\ndef handler(job):\n    yield "abc"\n')
+    assert session.get_runtime().handler("handler").tokenizer is shell.ip.user_ns["count"]
+    error = shell.fails('%%rp_handler --tokenizer missing\ndef handler(job):\n    yield "abc"\n')
+    assert isinstance(error, UsageError) and "no function named 'missing'" in str(error)

@@ -26,3 +26,22 @@ def test_token_counts():
     assert _count_tokens("a b  c\n") == 3
     big = "tok " * 100_000
     assert _count_tokens(big) == 100_000
+
+
+def test_the_handlers_own_tokenizer_counts_tokens():
+    chunks: list = ["abc", "def"]
+    state = StreamState(chunks, tokenizer=len)  # e.g. one token per character
+    state.take_delta()
+    assert state.tokens == 6
+
+
+def test_a_view_uses_the_tokenizer_registered_with_the_handler(runtime):
+    from rp_jupyter.widgets import JobView
+
+    def handler(job):
+        yield from ["ab", "cd"]
+
+    runtime.register(handler, "chars", tokenizer=len)
+    job = runtime.submit("chars", {"input": {}}).wait(10)
+    view = JobView(job)
+    assert view.stats["tokens"] == 4 and view.stats["chunks"] == 2

@@ -1,0 +1,317 @@
+"""The ``rp_jupyter`` comm: the JupyterLab extension's view of this kernel's runtime, and its commands.
+
+Out (kernel → lab): ``{"type": "snapshot", ...}`` — handlers, the latest jobs with their states and
+times, state counts, the GPU name (or "CPU"), which magics exist and the local server's URL — sent
+only when it changed, through the views' clock (≤ 5 a second, at once when a job ends), never per
+chunk; ``{"type": "reply", "id", "ok", "text"}`` answers a command.
+In (lab → kernel): ``subscribe``, ``run`` (a handler with its last request), ``cancel``, ``export``
+(through ``%rp_export``), ``serve`` / ``stop_serve`` (through ``%rp_serve``).
+
+On ``%load_ext`` the kernel registers the target and announces itself by opening a comm (so an open
+JupyterLab attaches at once); a page opened later finds it with ``comm_info`` and opens its own.
+No key of the data is named ``state``: nbclient would store it as widget state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import session
+from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
+from ..widgets._clock import CLOCK
+
+__all__ = ["TARGET", "gpu_name", "handler_info", "job_info", "register", "snapshot", "unregister"]
+
+TARGET = "rp_jupyter"
+MAX_JOBS = 100
+MIN_INTERVAL = 0.2  # s between snapshots while jobs only progress; a finished job is sent at once
+_PREVIEW = 200
+
+
+# ---- the snapshot: plain data, built from the runtime -----------------------------------------
+def handler_info(spec: HandlerSpec, jobs: list[Job]) -> dict[str, Any]:
+    modifier = spec.concurrency_modifier
+    fixed = getattr(modifier, "fixed_concurrency", None)
+    concurrency: Any = fixed if fixed is not None else getattr(modifier, "__name__", "modifier") if modifier else 1
+    mine = [job for job in jobs if job.handler == spec.name]
+    return {
+        "name": spec.name,
+        "kind": str(spec.kind),
+        "aggregate": spec.return_aggregate_stream,
+        "concurrency": concurrency,
+        "refresh_worker": spec.refresh_worker,
+        "timeout": spec.execution_timeout,
+        "jobs": len(mine),
+        "request": _preview(last_request(spec.name, mine)),
+    }
+
+
+def job_info(job: Job) -> dict[str, Any]:
+    progress = job.progress if job.status is JobStatus.IN_PROGRESS else None
+    return {
+        "id": job.id,
+        "handler": job.handler,
+        "status": job.status.value,
+        "submitted_at": job.submitted_at,
+        "delay_ms": job.delay_time,
+        "execution_ms": job.execution_time,
+        "elapsed_s": round(job.elapsed, 3),
+        "progress": None if progress is None else _preview(progress),
+        "chunks": len(job.stream),
+    }
+
+
+def snapshot(handlers: dict[str, HandlerSpec], jobs: list[Job], gpu: str | None,
+             features: dict[str, bool], server: str | None) -> dict[str, Any]:
+    counts = {status.value: 0 for status in JobStatus}
+    for job in jobs:
+        counts[job.status.value] += 1
+    return {
+        "type": "snapshot",
+        "handlers": [handler_info(spec, jobs) for _, spec in sorted(handlers.items())],
+        "jobs": [job_info(job) for job in jobs[-MAX_JOBS:]],
+        "counts": counts,
+        "gpu": gpu,
+        "features": features,
+        "server": server,
+    }
+
+
+def last_request(name: str, jobs: list[Job]) -> dict[str, Any]:
+    """The request "Run" sends: the handler's last one, else ./test_input.json, else an empty input."""
+    for job in reversed(jobs):
+        if job.handler == name:
+            return job.request
+    try:
+        with open("test_input.json", encoding="utf-8") as handle:
+            found = json.load(handle)
+        if isinstance(found, dict):
+            return found
+    except (OSError, ValueError):
+        pass
+    return {"input": {}}
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+
+
+_gpu: list[str] = []
+
+
+def gpu_name() -> str:
+    """torch's device name when torch is already imported, else ``nvidia-smi -L`` (once), else "CPU"."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                return str(torch.cuda.get_device_name(0))
+        except Exception:
+            pass
+    if not _gpu:
+        _gpu.append(_nvidia_smi() or "CPU")
+    return _gpu[0]
+
+
+def _nvidia_smi() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = next((line for line in out.splitlines() if line.startswith("GPU ")), None)
+    if first is None:
+        return None
+    name = first.split(":", 1)[1].split("(UUID")[0].strip()
+    return name or None
+
+
+# ---- the hub: comms, subscriptions, commands ----------------------------------------------------
+class Hub:
+    """The kernel's end of every ``rp_jupyter`` comm; flushed by the views' clock."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.comms: dict[str, Any] = {}  # comm id -> comm, for those that subscribed
+        self.closed = False
+        self._runtime: Any = None
+        self._unsubscribe: Any = None
+        self._gpu: str | None = None
+        self._last_text = ""
+        self._last_sent = 0.0
+        self._ended = False  # a job ended since the last snapshot: send it now, whatever the interval
+        self._lock = threading.Lock()
+
+    # -- comms
+    def open(self, comm: Any, msg: dict[str, Any]) -> None:
+        """A comm the lab opened (a page that found us through comm_info)."""
+        self._attach(comm)
+        self.on_message(comm, msg)
+
+    def announce(self) -> None:
+        from comm import create_comm
+
+        self._attach(create_comm(target_name=TARGET, data={"type": "hello"}))
+
+    def _attach(self, comm: Any) -> None:
+        comm.on_msg(lambda msg: self.on_message(comm, msg))
+        comm.on_close(lambda msg: self.comms.pop(comm.comm_id, None))
+
+    def close(self) -> None:
+        self.closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for comm in list(self.comms.values()):
+            try:
+                comm.close()
+            except Exception:
+                pass
+        self.comms.clear()
+
+    # -- commands (the kernel's main thread, between cells)
+    def on_message(self, comm: Any, msg: dict[str, Any]) -> None:
+        data = msg.get("content", {}).get("data") or {}
+        command = data.get("cmd")
+        if command == "subscribe":
+            self.comms[comm.comm_id] = comm
+            self._last_text = ""  # a new page needs the whole picture
+            self.refresh(urgent=True)
+            return
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            comm.send({"type": "reply", "id": data.get("id"), "ok": False, "text": f"unknown command {command!r}"})
+            return
+        try:
+            ok, text = handler(data)
+        except Exception as exc:  # the lab shows it; the kernel goes on
+            ok, text = False, f"{type(exc).__name__}: {exc}"
+        comm.send({"type": "reply", "id": data.get("id"), "ok": ok, "text": text})
+        self.refresh(urgent=True)
+
+    def _cmd_run(self, data: dict[str, Any]) -> tuple[bool, str]:
+        name = str(data["handler"])
+        request = last_request(name, session.jobs())
+        job = session.run(name, request)
+        return True, f"job {job.id} queued for {name!r}"
+
+    def _cmd_cancel(self, data: dict[str, Any]) -> tuple[bool, str]:
+        job = next((j for j in session.jobs() if j.id == data["job"]), None)
+        if job is None:
+            return False, f"no job {data['job']!r} in this kernel"
+        job.cancel()
+        return True, f"job {job.id}: {job.status.value}"
+
+    def _cmd_export(self, data: dict[str, Any]) -> tuple[bool, str]:
+        line = shlex.join([str(data["handler"]), "--out", str(data["out"])])
+        if data.get("base_image"):
+            line += " " + shlex.join(["--base-image", str(data["base_image"])])
+        return self._magic("rp_export", line)
+
+    def _cmd_serve(self, data: dict[str, Any]) -> tuple[bool, str]:
+        return self._magic("rp_serve", f"--port {int(data.get('port', 8000))}")
+
+    def _cmd_stop_serve(self, data: dict[str, Any]) -> tuple[bool, str]:
+        return self._magic("rp_serve", "--stop")
+
+    def _magic(self, name: str, line: str) -> tuple[bool, str]:
+        """Run ``%name line`` as the user would; its printed and returned text is the reply."""
+        if name not in self.shell.magics_manager.magics["line"]:
+            return False, f"%{name} is not available in this kernel"
+        from IPython.utils.capture import capture_output
+
+        with capture_output(display=False) as captured:
+            try:
+                value = self.shell.run_line_magic(name, line)
+            except Exception as exc:
+                return False, (captured.stdout + f"{type(exc).__name__}: {exc}").strip()
+        shown = self.shell.display_formatter.format(value)[0].get("text/plain", "") if value is not None else ""
+        return True, (captured.stdout + captured.stderr + shown).strip()
+
+    # -- updates
+    def refresh(self, urgent: bool = False) -> None:
+        """Re-read the runtime (handlers come and go with cells) and schedule a flush."""
+        if self.closed or not self.comms:
+            return
+        runtime = session.get_runtime()
+        if runtime is not self._runtime:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._runtime, self._unsubscribe = runtime, runtime.subscribe(self._on_event)
+        if self._gpu is None:
+            self._gpu = gpu_name()
+        CLOCK.mark(self, urgent=urgent)
+
+    def _on_event(self, event: JobEvent) -> None:  # the runtime's thread: cheap
+        if event.kind != "chunk" and self.comms:
+            if event.kind == "finished":
+                self._ended = True
+            CLOCK.mark(self, urgent=event.kind == "finished")
+
+    def flush(self) -> None:  # the clock's thread
+        if self.closed or not self.comms or self._runtime is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_sent < MIN_INTERVAL and not self._ended:
+                CLOCK.mark(self)
+                return
+            self._ended = False
+            data = snapshot(self._runtime.handlers, self._runtime.jobs, self._gpu, self._features(),
+                            self._server_url())
+            text = json.dumps(data, sort_keys=True, default=repr)
+            if text == self._last_text:
+                return
+            self._last_text, self._last_sent = text, now
+        for comm in list(self.comms.values()):
+            comm.send(json.loads(text))
+
+    def _features(self) -> dict[str, bool]:
+        line = self.shell.magics_manager.magics["line"]
+        return {"export": "rp_export" in line, "serve": "rp_serve" in line}
+
+    @staticmethod
+    def _server_url() -> str | None:
+        server = getattr(session, "_server", None)  # the server %rp_serve started, if any
+        return getattr(server, "base_url", None) if server is not None else None
+
+
+# ---- load / unload ------------------------------------------------------------------------------
+_hubs: list[Hub] = []
+
+
+def register(ipython: Any) -> None:
+    """Register the comm target, announce the kernel to an open JupyterLab; a refresh after each cell."""
+    if getattr(ipython, "kernel", None) is None or os.environ.get("RP_JUPYTER_NO_COMM"):
+        return  # a terminal IPython: no front end to talk to
+    from comm import get_comm_manager
+
+    unregister(ipython)
+    hub = Hub(ipython)
+    _hubs.append(hub)
+    get_comm_manager().register_target(TARGET, hub.open)
+    ipython.events.register("post_run_cell", _after_cell)
+    hub.announce()
+
+
+def unregister(ipython: Any) -> None:
+    while _hubs:
+        _hubs.pop().close()
+        from comm import get_comm_manager
+
+        get_comm_manager().targets.pop(TARGET, None)
+        try:
+            ipython.events.unregister("post_run_cell", _after_cell)
+        except ValueError:
+            pass
+
+
+def _after_cell(result: Any = None) -> None:
+    for hub in _hubs:
+        hub.refresh()

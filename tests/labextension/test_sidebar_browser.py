@@ -1,0 +1,123 @@
+"""In a real browser: the extension is loaded, the sidebar follows the kernel's handlers and jobs to
+COMPLETED, its Run button queues a job, the status bar shows the runtime, templates insert cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from .conftest import screenshot
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
+KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+T = 60_000
+
+
+def quickstart_handler_cell() -> str:
+    """The quickstart's first %%rp_handler cell, as the notebook has it."""
+    nb = nbformat.read(QUICKSTART, as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%rp_handler"))
+
+
+def write(lab, name, sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources], metadata=KERNELSPEC)
+    nbformat.write(nb, lab.root / name)
+
+
+def open_notebook(page, lab, name):
+    page.goto(lab.notebook_url(name))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=T)
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return k && k.status === 'idle'; }""",
+        timeout=T,
+    )
+
+
+def command(page, name, args=None):
+    """Run a JupyterLab command without waiting for it (it may open a dialog)."""
+    page.evaluate("([n, a]) => { window.jupyterapp.commands.execute(n, a); }", [name, args or {}])
+
+
+def cell_sources(page):
+    return page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => c.model.sharedModel.getSource())"
+    )
+
+
+def test_the_extension_is_loaded(lab, page):
+    page.goto(f"{lab.url}/lab?reset&token={lab.token}")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rp-jupyter:insert-handler')",
+                           timeout=T)
+    commands = page.evaluate("() => window.jupyterapp.commands.listCommands().filter(c => c.startsWith('rp-jupyter:'))")
+    assert set(commands) >= {"rp-jupyter:insert-handler", "rp-jupyter:open-sidebar", "rp-jupyter:export-handler",
+                             "rp-jupyter:start-server", "rp-jupyter:stop-server"}
+    plugins = page.evaluate("() => window.jupyterapp.hasPlugin('rp-jupyter:plugin')")
+    assert plugins
+
+
+def test_sidebar_follows_the_quickstart_handler_and_its_jobs(lab, page):
+    write(lab, "quick.ipynb", ["%load_ext rp_jupyter", quickstart_handler_cell(),
+                               '%rp_run handler {"input": {"name": "Ada"}}'])
+    open_notebook(page, lab, "quick.ipynb")
+    command(page, "rp-jupyter:open-sidebar")
+    sidebar = page.locator("#rp-jupyter-sidebar")
+    sidebar.wait_for(timeout=T)
+    assert "not loaded" in sidebar.inner_text()
+    command(page, "notebook:run-all-cells")
+
+    handler = sidebar.locator('.rp-handler[data-name="handler"]')
+    handler.wait_for(timeout=T)
+    assert "sync" in handler.inner_text() and "concurrency 1" in handler.inner_text()
+    done = sidebar.locator('.rp-job[data-handler="handler"][data-status="COMPLETED"]')
+    done.first.wait_for(timeout=T)
+    status = page.locator(".rp-statusbar")
+    page.wait_for_function("() => /^RunPod: idle · /.test(document.querySelector('.rp-statusbar').textContent)",
+                           timeout=T)
+    assert status.inner_text().endswith(("CPU",)) or "NVIDIA" in status.inner_text()
+
+    handler.locator('[data-action="run"]').click()  # the sidebar's Run: the same request again
+    page.wait_for_function(
+        """() => document.querySelectorAll('#rp-jupyter-sidebar .rp-job[data-handler="handler"][data-status="COMPLETED"]')
+                 .length === 2""",
+        timeout=T,
+    )
+    export = handler.locator('[data-action="export"]')
+    assert export.is_enabled() and "%rp_export" in (export.get_attribute("title") or "")
+    assert "delay" in done.first.inner_text() and "exec" in done.first.inner_text()
+    screenshot(page, "labextension-sidebar")
+
+    command(page, "rp-jupyter:insert-handler", {"template": "streaming"})
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length === 4", timeout=T)
+    sources = cell_sources(page)
+    assert sources[-1].startswith("%%rp_handler\n") and "yield" in sources[-1]
+    assert sum("%load_ext rp_jupyter" in s for s in sources) == 1  # the notebook had it already
+
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
+                           timeout=T)
+    screenshot(page, "labextension-sidebar-dark")
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=T)
+
+
+def test_a_template_into_a_notebook_without_the_extension(lab, page):
+    write(lab, "empty.ipynb", [""])
+    open_notebook(page, lab, "empty.ipynb")
+    command(page, "rp-jupyter:insert-handler", {"template": "progress"})
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length === 2", timeout=T)
+    first, second = cell_sources(page)
+    assert first == "%load_ext rp_jupyter"  # the empty cell is reused for it
+    assert second.startswith("%%rp_handler\n") and "progress_update(job" in second
+
+    command(page, "notebook:run-all-cells")  # the template runs as it is, and the sidebar shows it
+    command(page, "rp-jupyter:open-sidebar")
+    page.locator('#rp-jupyter-sidebar .rp-handler[data-name="handler"]').wait_for(timeout=T)
+    page.locator('#rp-jupyter-sidebar .rp-handler[data-name="handler"] [data-action="run"]').click()
+    page.locator('#rp-jupyter-sidebar .rp-job[data-status="COMPLETED"]').wait_for(timeout=T)
+    screenshot(page, "labextension-template")
+    assert json.loads(page.evaluate("() => JSON.stringify(window.jupyterapp.commands.hasCommand('rp-jupyter:run-handler'))"))
