@@ -1,0 +1,66 @@
+/** Dialogs: pick a template, export a handler (output directory, base image), show a result. */
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { h } from './dom';
+import { TEMPLATES } from './templates';
+
+export async function pickTemplate(defaultId: string): Promise<string | null> {
+  const labels = TEMPLATES.map(t => t.label);
+  const current = TEMPLATES.find(t => t.id === defaultId)?.label ?? labels[0];
+  const result = await InputDialog.getItem({ title: 'Insert RunPod handler cell', items: labels, current });
+  if (!result.button.accept || result.value === null) {
+    return null;
+  }
+  return TEMPLATES.find(t => t.label === result.value)?.id ?? null;
+}
+
+export interface IExportChoice {
+  handler: string;
+  out: string;
+  baseImage: string;
+}
+
+class ExportBody extends Widget implements Dialog.IBodyWidget<IExportChoice> {
+  constructor(handlers: string[], handler: string, out: (name: string) => string) {
+    super();
+    this.addClass('rp-export-dialog');
+    this._handler = h('select', { name: 'handler' }, ...handlers.map(n => h('option', { value: n, selected: n === handler }, n))) as HTMLSelectElement;
+    this._out = h('input', { name: 'out', type: 'text', value: out(handler) }) as HTMLInputElement;
+    this._image = h('input', { name: 'base-image', type: 'text', placeholder: 'default: a pinned RunPod base image' }) as HTMLInputElement;
+    this._handler.addEventListener('change', () => (this._out.value = out(this._handler.value)));
+    this.node.append(
+      h('label', {}, 'Handler', this._handler),
+      h('label', {}, 'Output directory', this._out),
+      h('label', {}, 'Base image', this._image)
+    );
+  }
+
+  getValue(): IExportChoice {
+    return { handler: this._handler.value, out: this._out.value.trim(), baseImage: this._image.value.trim() };
+  }
+
+  private _handler: HTMLSelectElement;
+  private _out: HTMLInputElement;
+  private _image: HTMLInputElement;
+}
+
+export async function askExport(
+  handlers: string[],
+  handler: string,
+  out: (name: string) => string
+): Promise<IExportChoice | null> {
+  const result = await showDialog({
+    title: 'Export a RunPod worker',
+    body: new ExportBody(handlers, handler, out),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Export' })]
+  });
+  return result.button.accept && result.value && result.value.out ? result.value : null;
+}
+
+export async function showResult(title: string, ok: boolean, text: string): Promise<void> {
+  const body = new Widget();
+  body.addClass('rp-result');
+  body.node.append(h('pre', { 'data-ok': ok ? 'true' : 'false' }, text || (ok ? 'done' : 'failed')));
+  await showDialog({ title: ok ? title : `${title}: failed`, body, buttons: [Dialog.okButton()] });
+}

@@ -1,0 +1,143 @@
+/** The RunPod sidebar: the active notebook kernel's handlers and jobs, with their actions. */
+import { Widget } from '@lumino/widgets';
+
+import { RunPodModel } from './connection';
+import { button, h } from './dom';
+import {
+  IHandlerInfo,
+  IJobRow,
+  ISnapshot,
+  concurrencyLabel,
+  exportDisabledReason,
+  jobRows,
+  kindLabel,
+  serveDisabledReason,
+  statusText
+} from './model';
+
+export interface ISidebarActions {
+  run(handler: string): void;
+  cancel(job: string): void;
+  exportHandler(handler: string): void;
+  startServer(): void;
+  stopServer(): void;
+  insertHandler(): void;
+  port(): number;
+}
+
+export class RunPodSidebar extends Widget {
+  constructor(
+    private readonly model: RunPodModel,
+    private readonly actions: ISidebarActions
+  ) {
+    super();
+    this.id = 'rp-jupyter-sidebar';
+    this.addClass('rp-sidebar');
+    this.title.caption = 'RunPod: handlers and jobs';
+    model.changed.connect(this.render, this);
+    this.render();
+  }
+
+  dispose(): void {
+    window.clearInterval(this._timer);
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    this.render();
+  }
+
+  render(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    const snapshot = this.model.snapshot;
+    const link = this.model.current;
+    const children = [
+      h('header', { class: 'rp-sidebar-header' },
+        h('h2', {}, 'RunPod'),
+        h('div', { class: 'rp-sidebar-status' }, statusText(this.model.connection, snapshot))),
+      snapshot ? this._server(snapshot) : this._notLoaded()
+    ];
+    if (snapshot && link) {
+      children.push(this._handlers(snapshot.handlers, snapshot));
+      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt)));
+    }
+    this.node.replaceChildren(...children);
+    this._tick(snapshot !== null && snapshot.jobs.some(j => j.status === 'IN_QUEUE' || j.status === 'IN_PROGRESS'));
+  }
+
+  private _notLoaded(): HTMLElement {
+    const text =
+      this.model.connection === 'no-kernel'
+        ? 'Open a notebook to see its RunPod handlers and jobs.'
+        : 'rp_jupyter is not loaded in this notebook\u2019s kernel. Run %load_ext rp_jupyter, or insert a handler cell:';
+    return h('section', { class: 'rp-empty' }, h('p', {}, text),
+      this.model.connection === 'no-kernel' ? null
+        : button('Insert handler cell', 'Insert a %%rp_handler cell from a template', () => this.actions.insertHandler(),
+          { action: 'insert' }));
+  }
+
+  private _server(snapshot: ISnapshot): HTMLElement {
+    const reason = serveDisabledReason(snapshot);
+    const body = snapshot.server
+      ? [h('span', { class: 'rp-server-url', title: 'RunPod API served by this kernel' }, snapshot.server),
+         button('Stop', 'Stop the local endpoint server (%rp_serve --stop)', () => this.actions.stopServer(),
+           { disabled: reason, action: 'stop-server' })]
+      : [h('span', { class: 'rp-muted' }, 'Local endpoint: off'),
+         button(`Serve on :${this.actions.port()}`, 'Serve RunPod\u2019s API from this kernel (%rp_serve)',
+           () => this.actions.startServer(), { disabled: reason, action: 'start-server' })];
+    return h('section', { class: 'rp-server' }, ...body);
+  }
+
+  private _handlers(handlers: IHandlerInfo[], snapshot: ISnapshot): HTMLElement {
+    const exportReason = exportDisabledReason(snapshot);
+    const items = handlers.map(handler =>
+      h('li', { class: 'rp-handler', 'data-name': handler.name },
+        h('div', { class: 'rp-handler-head' },
+          h('span', { class: 'rp-handler-name' }, handler.name),
+          h('span', { class: 'rp-tag', 'data-kind': handler.kind }, kindLabel(handler))),
+        h('div', { class: 'rp-handler-meta' },
+          `${concurrencyLabel(handler)} · ${handler.jobs} job${handler.jobs === 1 ? '' : 's'}` +
+            (handler.refresh_worker ? ' · refresh_worker' : '')),
+        h('div', { class: 'rp-actions' },
+          button('Run', `Run with: ${handler.request}`, () => this.actions.run(handler.name), { action: 'run' }),
+          button('Export', 'Export as a RunPod worker (%rp_export)', () => this.actions.exportHandler(handler.name),
+            { disabled: exportReason, action: 'export' })))
+    );
+    return h('section', { class: 'rp-section rp-handlers' },
+      h('h3', {}, `Handlers (${handlers.length})`),
+      items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No handler yet: run a %%rp_handler cell.'));
+  }
+
+  private _jobs(rows: IJobRow[]): HTMLElement {
+    const items = rows.map(row =>
+      h('li', { class: 'rp-job', 'data-id': row.id, 'data-status': row.status, 'data-handler': row.handler },
+        h('div', { class: 'rp-job-head' },
+          h('span', { class: 'rp-chip', style: `background:${row.colour}`, title: row.label }, row.status),
+          h('span', { class: 'rp-job-handler' }, row.handler),
+          h('span', { class: 'rp-job-id', title: row.id }, row.shortId)),
+        h('div', { class: 'rp-job-meta' }, row.times, row.progress ? ` · ${row.progress}` : ''),
+        row.live
+          ? h('div', { class: 'rp-actions' },
+              button('Cancel', 'Cancel as RunPod\u2019s /cancel does', () => this.actions.cancel(row.id),
+                { action: 'cancel' }))
+          : null)
+    );
+    return h('section', { class: 'rp-section rp-jobs' },
+      h('h3', {}, `Jobs (${rows.length})`),
+      items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No job yet: %rp_run NAME {"input": {...}}'));
+  }
+
+  /** While a job is live its elapsed time advances once a second (no kernel traffic for that). */
+  private _tick(live: boolean): void {
+    if (live && !this._timer) {
+      this._timer = window.setInterval(() => this.isVisible && this.render(), 1000);
+    } else if (!live && this._timer) {
+      window.clearInterval(this._timer);
+      this._timer = 0;
+    }
+  }
+
+  private _timer = 0;
+}
