@@ -15,7 +15,7 @@ import { askExport, pickTemplate, showResult } from './dialogs';
 import { exportPath } from './model';
 import { RunPodSidebar } from './sidebar';
 import { RunPodStatus } from './statusbar';
-import { TEMPLATES, cellsToInsert, findTemplate } from './templates';
+import { TEMPLATES, cellsToInsert, findTemplate, jobViewSource } from './templates';
 
 const PLUGIN = 'rp-jupyter:plugin';
 
@@ -26,7 +26,8 @@ export const CommandIDs = {
   cancel: 'rp-jupyter:cancel-job',
   export: 'rp-jupyter:export-handler',
   serve: 'rp-jupyter:start-server',
-  stop: 'rp-jupyter:stop-server'
+  stop: 'rp-jupyter:stop-server',
+  view: 'rp-jupyter:open-job-view'
 };
 
 export const runpodIcon = new LabIcon({
@@ -119,6 +120,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    commands.addCommand(CommandIDs.view, {
+      label: 'Open RunPod Job View',
+      caption: 'Append a cell that shows this job\u2019s live view, and run it',
+      isEnabled: args => Boolean(args.job) && tracker.currentWidget !== null,
+      execute: async args => {
+        const panel = tracker.currentWidget;
+        if (!panel || !args.job) {
+          return;
+        }
+        const notebook = panel.content;
+        notebook.activeCellIndex = notebook.widgets.length - 1;
+        NotebookActions.insertBelow(notebook);
+        notebook.activeCell?.model.sharedModel.setSource(jobViewSource(String(args.job)));
+        await NotebookActions.run(notebook, panel.sessionContext);
+      }
+    });
     commands.addCommand(CommandIDs.open, {
       label: 'Show RunPod Sidebar',
       icon: runpodIcon,
@@ -165,6 +182,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new RunPodSidebar(model, {
       run: handler => void commands.execute(CommandIDs.run, { handler }),
       cancel: job => void commands.execute(CommandIDs.cancel, { job }),
+      view: job => void commands.execute(CommandIDs.view, { job }),
       exportHandler: handler => void commands.execute(CommandIDs.export, { handler }),
       startServer: () => void commands.execute(CommandIDs.serve),
       stopServer: () => void commands.execute(CommandIDs.stop),

@@ -18,6 +18,7 @@ import {
 export interface ISidebarActions {
   run(handler: string): void;
   cancel(job: string): void;
+  view(job: string): void;
   exportHandler(handler: string): void;
   startServer(): void;
   stopServer(): void;
@@ -118,11 +119,13 @@ export class RunPodSidebar extends Widget {
           h('span', { class: 'rp-job-handler' }, row.handler),
           h('span', { class: 'rp-job-id', title: row.id }, row.shortId)),
         h('div', { class: 'rp-job-meta' }, row.times, row.progress ? ` · ${row.progress}` : ''),
-        row.live
-          ? h('div', { class: 'rp-actions' },
-              button('Cancel', 'Cancel as RunPod\u2019s /cancel does', () => this.actions.cancel(row.id),
-                { action: 'cancel' }))
-          : null)
+        h('div', { class: 'rp-actions' },
+          button('View', 'Show this job\u2019s live view in the notebook', () => this.actions.view(row.id),
+            { action: 'view' }),
+          row.live
+            ? button('Cancel', 'Cancel as RunPod\u2019s /cancel does', () => this.actions.cancel(row.id),
+                { action: 'cancel' })
+            : null))
     );
     return h('section', { class: 'rp-section rp-jobs' },
       h('h3', {}, `Jobs (${rows.length})`),

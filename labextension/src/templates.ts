@@ -134,6 +134,11 @@ export const TEMPLATES: ITemplate[] = [
   }
 ];
 
+/** The cell that shows a job's live view (appended to the notebook by the sidebar's View button). */
+export function jobViewSource(jobId: string): string {
+  return `import rp_jupyter\n\nrp_jupyter.get_runtime().get(${JSON.stringify(jobId)})  # the job's live view`;
+}
+
 export function findTemplate(id: string | undefined): ITemplate | undefined {
   return TEMPLATES.find(t => t.id === (id ?? 'standard'));
 }

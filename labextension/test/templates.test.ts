@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { LOAD_EXT, TEMPLATES, cellsToInsert, findTemplate, loadsExtension } from '../src/templates';
+import { LOAD_EXT, TEMPLATES, cellsToInsert, findTemplate, jobViewSource, loadsExtension } from '../src/templates';
 
 test('six templates, each a %%rp_handler cell that starts the handler', () => {
   assert.deepEqual(
@@ -22,6 +22,13 @@ test('templates show the feature they are named after', () => {
   assert.match(findTemplate('progress')!.source, /progress_update\(job/);
   const model = findTemplate('model')!.source;
   assert.ok(model.indexOf('model = load_model()') < model.indexOf('def handler'));
+});
+
+test('a job view cell asks the runtime for that job', () => {
+  assert.equal(
+    jobViewSource('abc-"1"'),
+    'import rp_jupyter\n\nrp_jupyter.get_runtime().get("abc-\\"1\\"")  # the job\'s live view'
+  );
 });
 
 test('the default template is the standard one', () => {

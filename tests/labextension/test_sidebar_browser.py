@@ -119,5 +119,11 @@ def test_a_template_into_a_notebook_without_the_extension(lab, page):
     page.locator('#rp-jupyter-sidebar .rp-handler[data-name="handler"]').wait_for(timeout=T)
     page.locator('#rp-jupyter-sidebar .rp-handler[data-name="handler"] [data-action="run"]').click()
     page.locator('#rp-jupyter-sidebar .rp-job[data-status="COMPLETED"]').wait_for(timeout=T)
+    page.locator('#rp-jupyter-sidebar .rp-job[data-status="COMPLETED"] [data-action="view"]').first.click()
+    page.wait_for_function(  # the View button appends a cell that shows the job's live view
+        "() => [...document.querySelectorAll('.rpj-view .rpj-status')].some(e => e.textContent === 'COMPLETED')",
+        timeout=T,
+    )
+    assert "rp_jupyter.get_runtime().get(" in cell_sources(page)[-1]
     screenshot(page, "labextension-template")
     assert json.loads(page.evaluate("() => JSON.stringify(window.jupyterapp.commands.hasCommand('rp-jupyter:run-handler'))"))
