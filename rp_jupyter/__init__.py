@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import (
+    EndpointError,
     ExportError,
     HandlerNotFoundError,
     JobStateError,
@@ -30,6 +31,8 @@ from .session import export, get_runtime, handler, jobs, register, run, run_sync
 __version__ = "0.1.0"
 
 __all__ = [
+    "Endpoint",
+    "EndpointError",
     "ExportError",
     "HandlerKind",
     "HandlerNotFoundError",
@@ -47,6 +50,7 @@ __all__ = [
     "RuntimeStoppedError",
     "UsageProblem",
     "__version__",
+    "compare",
     "export",
     "get_runtime",
     "handler",
@@ -74,3 +78,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magics import unload
 
     unload(ipython)
+
+
+def __getattr__(name: str) -> Any:
+    """``Endpoint`` and ``compare`` load httpx: imported on first use, so ``import rp_jupyter`` stays light."""
+    if name in ("Endpoint", "compare"):
+        from . import _remote
+
+        return getattr(_remote, name)
+    raise AttributeError(f"module 'rp_jupyter' has no attribute {name!r}")

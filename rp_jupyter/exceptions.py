@@ -12,6 +12,7 @@
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
     ├── ServerError                     the local HTTP server could not start (port busy, bad host)
+    ├── EndpointError                   a RunPod endpoint refused or failed a call (status, endpoint named)
     └── RuntimeStoppedError             the runtime was shut down
 
 A job that fails is *data*, not an exception: ``job.status`` is ``FAILED`` and ``job.error`` holds
@@ -21,6 +22,7 @@ RunPod's error value, exactly as a client of a deployed endpoint would see it.
 from __future__ import annotations
 
 __all__ = [
+    "EndpointError",
     "ExportError",
     "HandlerNotFoundError",
     "JobStateError",
@@ -84,3 +86,19 @@ class RuntimeStoppedError(RpJupyterError):
 
 class ServerError(RpJupyterError):
     """The local HTTP server could not start or serve."""
+
+
+class EndpointError(RpJupyterError):
+    """A call to a RunPod endpoint (deployed, or served by ``%rp_serve``) failed.
+
+    ``status`` is the HTTP status (``None`` for timeouts and connection errors); the httpx error is
+    kept as ``__cause__``.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def _render_traceback_(self) -> list[str]:
+        """One line in IPython; ``__cause__`` keeps httpx's error for whoever needs it."""
+        return [f"{type(self).__name__}: {self}"]

@@ -6,6 +6,7 @@ Works without IPython (scripts, tests). The magics are a thin layer over these f
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -165,6 +166,8 @@ def shutdown(timeout: float = 5.0) -> list[Job]:
     """Stop the runtime in stages and restore the SDK; returns the jobs that had to be cancelled."""
     global _runtime
     stop_serving()
+    if "rp_jupyter._remote" in sys.modules:  # endpoints' connections live on the runtime's loop
+        sys.modules["rp_jupyter._remote"].close_all()
     with _lock:
         runtime, _runtime = _runtime, None
     _bridge.uninstall()

@@ -126,7 +126,7 @@ class RunPodMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def rp_run(self, line: str, cell: str | None = None) -> Any:
-        """%rp_run NAME [REQUEST_JSON] [--file PATH] [--sync] [--wait S]
+        """%rp_run NAME [REQUEST_JSON] [--file PATH] [--sync] [--wait S] [--endpoint ID_OR_URL]
 
         Queue a job (``POST /run``) and return the Job at once; with ``--sync`` wait as ``/runsync``
         does and return its body. As a cell magic the body is the request JSON. Without a request,
@@ -147,6 +147,8 @@ class RunPodMagics(Magics):
                 )
             args.request = read_request_file("test_input.json")
         with _usage_errors():
+            if args.endpoint:
+                return _run_remote(args)
             if args.sync:
                 wait = args.wait if args.wait is not None else self.sync_wait
                 return session.run_sync(args.name, args.request, wait=wait)
@@ -173,6 +175,16 @@ class RunPodMagics(Magics):
             raise UsageError("%rp_ui needs a Jupyter front end with widgets; use %rp_run in a terminal")
         return RunForm(name, lambda request: session.run(name, request), session.get_runtime(),
                        _initial_request(name))
+
+
+def _run_remote(args: Any) -> Any:
+    """``%rp_run NAME --endpoint ID_OR_URL``: the same request on a RunPod endpoint; NAME labels the job."""
+    from .._remote import endpoint_for
+
+    endpoint = endpoint_for(args.endpoint)
+    if args.sync:
+        return endpoint.run_sync(args.request, round(args.wait * 1000) if args.wait else None)
+    return endpoint.run(args.request, label=args.name)
 
 
 def _initial_request(name: str) -> str:

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 
 __all__ = ["RunArgs", "load_json", "parse_run_line"]
 
-_FLAGS_WITH_VALUE = {"--file", "--wait"}
+_FLAGS_WITH_VALUE = {"--file", "--wait", "--endpoint"}
 _FLAGS = {"--sync"}
 
 
@@ -23,6 +23,7 @@ class RunArgs:
     file: str | None = None
     sync: bool = False
     wait: float | None = None
+    endpoint: str | None = None
 
 
 def load_json(text: str, where: str) -> Any:
@@ -41,7 +42,7 @@ def parse_run_line(line: str) -> RunArgs:
     """Split the handler name, flags and an inline JSON request (flags may come before or after it)."""
     line = line.strip()
     if not line:
-        raise UsageError("usage: %rp_run NAME [REQUEST_JSON] [--file PATH] [--sync] [--wait S]")
+        raise UsageError("usage: %rp_run NAME [REQUEST_JSON] [--file PATH] [--sync] [--wait S] [--endpoint ID_OR_URL]")
     name, _, rest = line.partition(" ")
     if name.startswith("-"):
         raise UsageError(f"%rp_run needs the handler name first, got {name!r}")
@@ -85,13 +86,16 @@ def _apply_flags(tokens: list[str], args: RunArgs) -> None:
         else:
             raise UsageError(
                 f"unexpected argument {flag!r}: a request is JSON starting with '{{', "
-                "flags are --file PATH, --sync, --wait S"
+                "flags are --file PATH, --sync, --wait S, --endpoint ID_OR_URL"
             )
 
 
 def _set_value(args: RunArgs, flag: str, value: str) -> None:
     if flag == "--file":
         args.file = value
+        return
+    if flag == "--endpoint":
+        args.endpoint = value
         return
     try:
         args.wait = float(value)

@@ -11,15 +11,20 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..exceptions import JobWaitTimeout
 from ._status import JobStatus
 
-if TYPE_CHECKING:
-    from ._runtime import Runtime
+__all__ = ["Job", "JobEvent", "JobOwner"]
 
-__all__ = ["Job", "JobEvent"]
+
+class JobOwner(Protocol):
+    """Who runs a job: the local runtime, or a remote endpoint's follower. Cancels it; hears its events."""
+
+    def cancel(self, job_id: str) -> Any: ...
+
+    def _publish(self, event: JobEvent) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +52,7 @@ class Job:
 
     def __init__(
         self,
-        runtime: Runtime | None,
+        runtime: JobOwner | None,
         job_id: str,
         handler: str,
         job: dict[str, Any],
@@ -72,6 +77,8 @@ class Job:
         self.stop_pod = False
         self.result_body: dict[str, Any] | None = None
         self.warnings: list[str] = []
+        self.reported_times: tuple[int | None, int | None] | None = None
+        """(delayTime, executionTime) as a remote endpoint reported them; None for local jobs."""
         self.spec: Any = None
         """The ``HandlerSpec`` the job ran with (set when it starts): which version of the handler."""
         self.submitted_at = time.time()
@@ -91,6 +98,8 @@ class Job:
     @property
     def delay_time(self) -> int | None:
         """RunPod's ``delayTime``: ms from submission until a worker picked the job up."""
+        if self.reported_times is not None:
+            return self.reported_times[0]
         if self._t_start is None:
             return None
         return round((self._t_start - self._t_submit) * 1000)
@@ -98,6 +107,8 @@ class Job:
     @property
     def execution_time(self) -> int | None:
         """RunPod's ``executionTime``: ms the worker spent on the job."""
+        if self.reported_times is not None:
+            return self.reported_times[1]
         if self._t_start is None or self._t_end is None:
             return None
         return round((self._t_end - self._t_start) * 1000)

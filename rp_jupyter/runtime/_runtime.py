@@ -187,6 +187,13 @@ class Runtime:
             pass  # RunPod answers with the job's current status; the client polls /status
         return job.to_status()
 
+    def track(self, job: Job) -> Job:
+        """Keep an outside job (a remote endpoint's) among this runtime's jobs; its events reach listeners
+        when its owner publishes them here."""
+        with self._lock:
+            self._jobs[job.id] = job
+        return job
+
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
@@ -199,7 +206,9 @@ class Runtime:
     def cancel(self, job_id: str) -> Job | None:
         """``POST /cancel``: a queued job never runs; a running one is stopped and marked CANCELLED."""
         job = self._jobs.get(job_id)
-        if job is not None and not job.done and self._loop.running:
+        if job is not None and job._runtime is not self and not job.done:
+            job.cancel()  # a tracked remote job: its own endpoint cancels it
+        elif job is not None and not job.done and self._loop.running:
             self._loop.call(lambda: self._stop_job(job, JobStatus.CANCELLED))
         return job
 
