@@ -41,6 +41,17 @@ def _notebook(lab, name):
     nbformat.write(nb, lab.root / name)
 
 
+def _run_all_when_idle(page):
+    """Wait for the notebook's kernel to be connected and idle, then Run All (without awaiting it)."""
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return kernel && kernel.status === 'idle'; }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
 def _status(view):
     return view.locator(".rpj-status").inner_text()
 
@@ -49,13 +60,7 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
     _notebook(lab, "view.ipynb")
     page.goto(lab.notebook_url("view.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(  # the notebook's kernel is connected and idle
-        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return kernel && kernel.status === 'idle'; }""",
-        timeout=60_000,
-    )
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # don't await it
+    _run_all_when_idle(page)
 
     views = page.locator(".rpj-view")
     views.first.wait_for(timeout=60_000)
@@ -98,13 +103,7 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
 def test_the_view_works_in_notebook_7(notebook7, page):
     _notebook(notebook7, "nb7.ipynb")
     page.goto(notebook7.notebook_url("nb7.ipynb"))
-    page.wait_for_function(
-        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return kernel && kernel.status === 'idle'; }""",
-        timeout=60_000,
-    )
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    _run_all_when_idle(page)
     page.wait_for_function(
         """() => { const v = document.querySelectorAll('.rpj-view');
                    return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
@@ -124,13 +123,7 @@ def test_the_cancel_button_cancels_a_running_job(lab, page):
     nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                       "language": "python"}}), lab.root / "cancel.ipynb")
     page.goto(lab.notebook_url("cancel.ipynb"))
-    page.wait_for_function(
-        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return kernel && kernel.status === 'idle'; }""",
-        timeout=60_000,
-    )
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    _run_all_when_idle(page)
     page.wait_for_function(
         "() => { const v = document.querySelector('.rpj-view'); "
         "return v && v.querySelector('.rpj-status').textContent === 'IN_PROGRESS'; }",
