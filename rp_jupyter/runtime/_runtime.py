@@ -12,8 +12,10 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import logging
+import queue
 import re
 import threading
 import uuid
@@ -41,6 +43,50 @@ _CHUNK_LOST = (
 )
 
 
+class _WorkerThread(concurrent.futures.Executor):
+    """One daemon thread running a handler's sync calls in order.
+
+    Not a ``ThreadPoolExecutor``: Python joins those threads when the interpreter exits, so a sync
+    handler that never returns would hold the kernel's shutdown forever. A daemon thread does not; an
+    idle one is joined when the endpoint closes, so unloading leaves no thread behind.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
+        self._calls = queue.SimpleQueue()
+        self._busy = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._calls.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            self._busy = True
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # the future carries it to the loop, as an executor does
+                future.set_exception(exc)
+            finally:
+                self._busy = False
+                del call, future, fn, args
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            with contextlib.suppress(queue.Empty):
+                while (call := self._calls.get_nowait()) is not None:
+                    call[0].cancel()
+        self._calls.put(None)
+        if wait or not self._busy:  # an idle thread ends at once; a busy one is abandoned
+            self._thread.join(None if wait else 1.0)
+
+
 class _Endpoint:
     """One handler name: its current spec, queue, running jobs and worker thread."""
 
@@ -50,14 +96,12 @@ class _Endpoint:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.concurrency = 1
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: _WorkerThread | None = None
 
     @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+    def executor(self) -> _WorkerThread:
         if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix=f"rp-handler-{self.spec.name}"
-            )
+            self._executor = _WorkerThread(f"rp-handler-{self.spec.name}")
         return self._executor
 
     def close(self) -> None:

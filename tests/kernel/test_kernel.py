@@ -54,3 +54,21 @@ def test_unload_stops_the_runtime_and_restores_the_sdk(kernel):
     kernel.execute("%load_ext rp_jupyter")
     kernel.execute('%%rp_handler\ndef handler(job):\n    return 2\n')
     assert kernel.execute('b = %rp_run handler {"input": {}} --sync', out="b['output']")["out"] == "2"
+
+
+def test_shutting_the_kernel_down_does_not_wait_for_a_handler_that_never_returns(kernel, tmp_path):
+    kernel.execute("%load_ext rp_jupyter")
+    kernel.execute(SLOW)
+    kernel.execute('%%rp_handler endless\nimport time\ndef handler(job):\n    while True:\n'
+                   '        time.sleep(0.01)\n        yield "."\n')
+    marker = tmp_path / "entered"
+    kernel.execute(f'import rp_jupyter\nrp_jupyter.run("slow", {{"input": {{"marker": "{marker}", "seconds": 600}}}})\n'
+                   'rp_jupyter.run("endless", {"input": {}})')
+    wait_for_file(marker)
+    started = time.monotonic()
+    kernel.client.shutdown()  # the kernel's own shutdown: it exits by itself, nobody kills it
+    while kernel.manager.is_alive():
+        assert time.monotonic() - started < 30, "the kernel still runs 30 s after its shutdown request"
+        time.sleep(0.05)
+    # the runtime waits 5 s for running jobs, then cancels them and abandons the stuck sync call
+    assert time.monotonic() - started < 15
