@@ -19,6 +19,7 @@ JUPYTER_STACK = frozenset({
     "matplotlib-inline", "nbclient", "nbformat", "nest-asyncio", "nest-asyncio2", "notebook",
     "rp-jupyter", "traitlets", "widgetsnbextension",
 })
+TORCH_INDEX = "https://download.pytorch.org/whl"
 _PIP = re.compile(r"(?:^|\s)(?:-m\s+)?pip3?\s+install\s+(.*)$")
 _OPTIONS_WITH_VALUE = {
     "-r", "--requirement", "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f",
@@ -122,7 +123,8 @@ def _pin(key: str, name: str, env: Environment, torch_in_image: str | None) -> t
     public = version.split("+")[0]
     if torch_in_image is not None and public.startswith(torch_in_image + "."):
         return None, f"torch=={public} comes with the base image (the kernel runs {version})"
-    if env.cuda:
-        index = "cu" + env.cuda.replace(".", "")
-        return f"torch=={public}", f"the kernel's torch is the CUDA {env.cuda} build: install with --extra-index-url https://download.pytorch.org/whl/{index}"
-    return f"torch=={public}", f"the kernel's torch is {version}"
+    if "+" in version:  # a build from PyTorch's own index (+cu128, +cpu, +rocm6.3): install from there
+        build = version.split("+", 1)[1]
+        return (f"--extra-index-url {TORCH_INDEX}/{build}\ntorch=={version}",
+                f"the kernel's torch is the {build} build, from PyTorch's index")
+    return f"torch=={version}", f"the kernel's torch is PyPI's build{f' (CUDA {env.cuda})' if env.cuda else ''}"

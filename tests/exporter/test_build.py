@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.metadata
 import json
 import subprocess
@@ -122,11 +124,15 @@ def test_distributions_are_found_for_import_names_that_differ_from_them() -> Non
 def test_torch_is_pinned_with_its_index_when_the_image_does_not_provide_it() -> None:
     raw = ["import torch", "def handler(job):\n    return torch.__version__"]
     files = build_export(SYNC, cells(raw), cases.GPU_ENV, base_image="nvidia/cuda:12.8.1-runtime-ubuntu22.04").files
-    assert "torch==2.8.0" in files["requirements.txt"].splitlines()
-    assert "https://download.pytorch.org/whl/cu128" in files["requirements.txt"]
+    lines = files["requirements.txt"].splitlines()
+    torch = lines.index("torch==2.8.0+cu128")  # the kernel's own build, from PyTorch's index: pip reads the option line
+    assert "--extra-index-url https://download.pytorch.org/whl/cu128" in lines[:torch]
     assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu22.04" in files["Dockerfile"]
     cpu = build_export(SYNC, cells(raw), cases.CPU_ENV).files
     assert "FROM python:3.11-slim" in cpu["Dockerfile"]
+    plain = dataclasses.replace(cases.CPU_ENV, versions={**cases.CPU_ENV.versions, "torch": ("torch", "2.8.0")})
+    pypi = build_export(SYNC, cells(raw), plain).files["requirements.txt"].splitlines()
+    assert "torch==2.8.0" in pypi and not any(line.startswith("--") for line in pypi)  # PyPI's build: no index
 
 
 @pytest.mark.parametrize("image", ["python", "python:latest", "runpod/base:latest"])
