@@ -1,11 +1,18 @@
-"""``/runsync`` throughput and latency: rp_jupyter's server vs the SDK's own ``--rp_serve_api``.
+"""The local endpoint vs the SDK's own ``--rp_serve_api``: ``/runsync`` and ``/run`` + ``/stream``.
 
-Both servers run a trivial handler in their own subprocess on 127.0.0.1 (stopped by pid), measured
-in the same run by the same load generator: REQUESTS requests from CLIENTS threads, each with its
-own keep-alive httpx client, after a warm-up. Prints requests/second, p50 and p99 latency, and the
-ratios rp_jupyter / SDK.
+Both servers run the same handlers in their own subprocess on 127.0.0.1 (stopped by pid), measured
+in the same run by the same clients.
 
-    .venv/bin/python bench/bench_server.py [--requests 2000] [--clients 8]
+- ``/runsync`` of a trivial handler: REQUESTS requests from CLIENTS threads, each with its own
+  keep-alive httpx client, after a warm-up. Prints requests/second, p50 and p99 latency.
+- ``/run`` + ``/stream`` of a generator yielding CHUNKS chunks GAP_MS apart (a model's tokens), each
+  chunk stamped with the time it was yielded: a client submits with ``/run`` and calls ``/stream``
+  until the job is done (every POLL_MS on rp_jupyter; the SDK's ``/stream`` answers once, with
+  everything). Prints the time to the first chunk and each chunk's latency (received - yielded).
+
+Each figure with the ratio rp_jupyter / SDK.
+
+    .venv/bin/python bench/bench_server.py [--requests 2000] [--clients 8] [--chunks 20] [--gap-ms 20]
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,9 +43,28 @@ HANDLER = textwrap.dedent("""
     runpod.serverless.start({"handler": handler})
 """)
 
+TOKENS = textwrap.dedent("""
+    import time
+    import runpod
+
+    def tokens(job):
+        for i in range(job["input"]["chunks"]):
+            time.sleep(job["input"]["gap_ms"] / 1000)
+            yield {"i": i, "t": time.time()}
+
+    runpod.serverless.start({"handler": tokens})
+""")
+
 OURS = textwrap.dedent("""
-    import sys, rp_jupyter
+    import sys, time, rp_jupyter
     rp_jupyter.register(lambda job: {"echo": job["input"]}, "handler")
+
+    def tokens(job):
+        for i in range(job["input"]["chunks"]):
+            time.sleep(job["input"]["gap_ms"] / 1000)
+            yield {"i": i, "t": time.time()}
+
+    rp_jupyter.register(tokens, "tokens")
     rp_jupyter.serve(port=int(sys.argv[1]))
     sys.stdin.read()
 """)
@@ -48,19 +76,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 60.0) -> None:
+def wait_ready(url: str, request: dict[str, Any], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.post(url, json={"input": {"n": 0}}, timeout=2).raise_for_status()
+            httpx.post(url, json={"input": request}, timeout=2).raise_for_status()
             return
         except httpx.HTTPError:
             time.sleep(0.1)  # a benchmark's start-up poll, not a test wait
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
-def start_sdk(workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    (workdir / "handler.py").write_text(HANDLER)
+def start_sdk(workdir: Path, port: int, source: str = HANDLER) -> subprocess.Popen[bytes]:
+    (workdir / "handler.py").write_text(source)
     command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
     return subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -101,31 +129,92 @@ def measure(url: str, requests: int, clients: int) -> dict[str, float]:
     return {"rps": len(latencies) / elapsed, "p50_ms": quantiles[49] * 1000, "p99_ms": quantiles[98] * 1000}
 
 
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+
+
+def stream_once(run_url: str, stream_url: str, request: dict[str, int], poll_s: float) -> tuple[float, list[float]]:
+    """One job: (seconds from /run to the first chunk received, each chunk's received - yielded)."""
+    first, latencies = None, []
+    with httpx.Client(timeout=60) as client:
+        start = time.time()
+        job_id = client.post(run_url, json={"input": request}).json()["id"]
+        while True:
+            body = client.post(f"{stream_url}/{job_id}").json()
+            now = time.time()
+            for chunk in body.get("stream", []):
+                latencies.append(now - chunk["output"]["t"])
+                first = first if first is not None else now - start
+            if body["status"] in TERMINAL:
+                break
+            time.sleep(poll_s)  # the client's poll interval
+    assert len(latencies) == request["chunks"], body
+    return first or 0.0, latencies
+
+
+def measure_stream(run_url: str, stream_url: str, args: argparse.Namespace) -> dict[str, float]:
+    request = {"chunks": args.chunks, "gap_ms": args.gap_ms}
+    stream_once(run_url, stream_url, request, args.poll_ms / 1000)  # warm-up
+    firsts, latencies = [], []
+    for _ in range(args.stream_rounds):
+        first, each = stream_once(run_url, stream_url, request, args.poll_ms / 1000)
+        firsts.append(first)
+        latencies += each
+    return {"first_ms": statistics.median(firsts) * 1000, "chunk_p50_ms": statistics.median(latencies) * 1000,
+            "chunk_max_ms": max(latencies) * 1000}
+
+
+def serve_and_measure(start: Callable[[int], subprocess.Popen[bytes]], ready_path: str,
+                      measure_at: Callable[[str], dict[str, float]],
+                      ready_request: dict[str, Any] | None = None) -> dict[str, float]:
+    port = free_port()
+    process = start(port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + ready_path, ready_request or {"n": 0})
+        return measure_at(base)
+    finally:
+        stop(process)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--chunks", type=int, default=20, help="chunks a streamed job yields")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="time between two chunks")
+    parser.add_argument("--poll-ms", type=float, default=5.0, help="the client's /stream poll interval")
+    parser.add_argument("--stream-rounds", type=int, default=5)
     args = parser.parse_args()
-    results = {}
+    empty = {"chunks": 0, "gap_ms": 0}
+    runsync, stream = {}, {}
     with tempfile.TemporaryDirectory() as workdir:
-        for name, start, path in (
-            ("sdk --rp_serve_api", lambda port: start_sdk(Path(workdir), port), "/runsync"),
-            ("rp_jupyter", start_ours, "/v2/handler/runsync"),
-        ):
-            port = free_port()
-            process = start(port)
-            try:
-                url = f"http://127.0.0.1:{port}{path}"
-                wait_ready(url)
-                results[name] = measure(url, args.requests, args.clients)
-            finally:
-                stop(process)
+        sdk_dir = Path(workdir)
+        runsync["sdk --rp_serve_api"] = serve_and_measure(
+            lambda port: start_sdk(sdk_dir, port), "/runsync",
+            lambda base: measure(base + "/runsync", args.requests, args.clients))
+        runsync["rp_jupyter"] = serve_and_measure(
+            start_ours, "/v2/handler/runsync",
+            lambda base: measure(base + "/v2/handler/runsync", args.requests, args.clients))
+        stream["sdk --rp_serve_api"] = serve_and_measure(
+            lambda port: start_sdk(sdk_dir, port, TOKENS), "/run",
+            lambda base: measure_stream(base + "/run", base + "/stream", args), empty)
+        stream["rp_jupyter"] = serve_and_measure(
+            start_ours, "/v2/tokens/run",
+            lambda base: measure_stream(base + "/v2/tokens/run", base + "/v2/tokens/stream", args), empty)
     print(f"/runsync, trivial handler, {args.requests} requests from {args.clients} clients, CPUs: {os.cpu_count()}")
-    for name, figures in results.items():
+    for name, figures in runsync.items():
         print(f"  {name:20} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms   p99 {figures['p99_ms']:6.2f} ms")
-    ours, sdk = results["rp_jupyter"], results["sdk --rp_serve_api"]
+    ours, sdk = runsync["rp_jupyter"], runsync["sdk --rp_serve_api"]
     print(f"  ratio rp_jupyter/sdk: req/s x{ours['rps'] / sdk['rps']:.2f}, "
           f"p50 x{ours['p50_ms'] / sdk['p50_ms']:.2f}, p99 x{ours['p99_ms'] / sdk['p99_ms']:.2f}")
+    print(f"/run + /stream, {args.chunks} chunks {args.gap_ms:g} ms apart, /stream polled every {args.poll_ms:g} ms, "
+          f"{args.stream_rounds} jobs")
+    for name, figures in stream.items():
+        print(f"  {name:20} first chunk {figures['first_ms']:8.1f} ms   chunk latency p50 {figures['chunk_p50_ms']:8.1f} ms"
+              f"   max {figures['chunk_max_ms']:8.1f} ms")
+    ours, sdk = stream["rp_jupyter"], stream["sdk --rp_serve_api"]
+    print(f"  ratio rp_jupyter/sdk: first chunk x{ours['first_ms'] / sdk['first_ms']:.3f}, "
+          f"chunk latency p50 x{ours['chunk_p50_ms'] / sdk['chunk_p50_ms']:.3f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ QUICK = [
     ("bench_concurrency.py", ["--jobs", "40", "--io-ms", "2", "--levels", "1,8"], ["concurrency   8", "ratio"]),
     ("bench_view.py", ["--chunks", "2000", "--rounds", "1"], ["view / no view"]),
     ("bench_kernel.py", ["--jobs", "4", "--chunks", "2000", "--probes", "3"], ["%load_ext rp_jupyter", "round trip"]),
-    ("bench_server.py", ["--requests", "40", "--clients", "2"], ["req/s"]),
+    (
+        "bench_server.py",
+        ["--requests", "40", "--clients", "2", "--chunks", "3", "--gap-ms", "5", "--stream-rounds", "1"],
+        ["req/s", "first chunk", "chunk latency"],
+    ),
 ]
 
 
