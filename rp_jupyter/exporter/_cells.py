@@ -116,8 +116,27 @@ def _text(node: ast.stmt, lines: list[str], ours: set[str]) -> tuple[int, int, s
     while first > 1 and lines[first - 2].lstrip().startswith("#"):
         first -= 1
     dropped = {n for d in decorators if _root(d) in ours for n in range(d.lineno, (d.end_lineno or d.lineno) + 1)}
-    kept = [lines[n - 1] for n in range(first, last + 1) if n not in dropped]
-    return first, last, "\n".join(kept)
+    replaced = _displays(node, lines)
+    kept = [replaced.get(n, lines[n - 1]) for n in range(first, last + 1) if n not in dropped]
+    return first, last, "\n".join(line for line in kept if line is not None)
+
+
+def _displays(node: ast.stmt, lines: list[str]) -> dict[int, str | None]:
+    """``display(...)`` statements inside functions become ``pass``: a worker has no IPython.
+    (Top-level ones define nothing, so the slicer leaves them out.) Only statements alone on their
+    lines are rewritten; one sharing a line stays, and ``display`` is then reported as undefined."""
+    replaced: dict[int, str | None] = {}
+    for inner in ast.walk(node):
+        if inner is node or not (isinstance(inner, ast.Expr) and isinstance(inner.value, ast.Call)
+                                 and isinstance(inner.value.func, ast.Name) and inner.value.func.id == "display"):
+            continue
+        start, end = inner.lineno, inner.end_lineno or inner.lineno
+        head, tail = lines[start - 1], lines[end - 1]
+        if head[: inner.col_offset].strip() or tail[inner.end_col_offset or 0 :].strip().split("#")[0].strip():
+            continue
+        replaced[start] = head[: inner.col_offset] + "pass  # display(...) left out by rp_jupyter: IPython only"
+        replaced.update(dict.fromkeys(range(start + 1, end + 1)))
+    return replaced
 
 
 def _root(node: ast.expr) -> str | None:

@@ -16,7 +16,9 @@ from ._cells import Statement
 
 __all__ = ["Slicer"]
 
-_ALWAYS_DEFINED = set(dir(builtins)) | {
+IPYTHON_BUILTINS = {"display", "get_ipython", "__IPYTHON__"}
+"""Names IPython adds to ``builtins`` in a kernel: a worker's Python does not have them."""
+_ALWAYS_DEFINED = (set(dir(builtins)) - IPYTHON_BUILTINS) | {
     "__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__",
 }
 

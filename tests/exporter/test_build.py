@@ -66,6 +66,23 @@ def test_magics_shell_commands_display_and_start_calls_are_left_out() -> None:
     assert text.rstrip().endswith('runpod.serverless.start({"handler": handler})')
 
 
+def test_display_calls_inside_functions_become_pass() -> None:
+    raw = ["import runpod", "def handler(job):\n    if job['input']:\n        display(\n            job)\n"
+           "    for x in job['input']:\n        display(x)  # shown\n    return 1"]
+    text = handler_py(raw)
+    assert "display(job" not in text and "display(x)" not in text
+    assert text.count("pass  # display(...) left out") == 2
+    namespace: dict[str, object] = {}
+    exec(compile(text.split("runpod.serverless.start")[0], "handler.py", "exec"), namespace)  # valid Python
+    assert namespace["handler"]({"input": [1, 2]}) == 1
+
+
+def test_display_sharing_a_line_is_reported_not_exported() -> None:
+    raw = ["import runpod", "def handler(job):\n    x = 1; display(x)\n    return x"]
+    with pytest.raises(ExportError, match=r"display \(used in In\[2\]\)"):
+        handler_py(raw)
+
+
 def test_the_registered_definition_wins_over_a_later_unregistered_edit() -> None:
     registered = "def handler(job):\n    return 'registered'"
     raw = [registered, "def handler(job):\n    return 'edited, not run through %%rp_handler'"]
