@@ -85,6 +85,8 @@ class Job:
         self._t_submit = time.perf_counter()
         self._t_start: float | None = None
         self._t_end: float | None = None
+        self._t_first_chunk: float | None = None  # when the first and latest chunks arrived
+        self._t_last_chunk: float | None = None
         self.future: concurrent.futures.Future[Job] = concurrent.futures.Future()
         self._done = threading.Event()
         self._runtime = runtime
@@ -186,6 +188,7 @@ class Job:
         self.has_output = self.stop_pod = False
         self.stream, self.progress_history = [], []
         self._t_submit, self._t_start, self._t_end = time.perf_counter(), None, None
+        self._t_first_chunk = self._t_last_chunk = None
         self._done.clear()
 
     def _emit(self, kind: str, data: Any = None) -> None:
@@ -206,6 +209,9 @@ class Job:
         self._emit("progress", value)
 
     def _add_chunks(self, values: list[Any]) -> None:
+        self._t_last_chunk = time.perf_counter()
+        if self._t_first_chunk is None:
+            self._t_first_chunk = self._t_last_chunk
         self.stream.extend(values)
         self._emit("chunk", values)
 

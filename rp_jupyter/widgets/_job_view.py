@@ -85,7 +85,7 @@ class JobView(anywidget.AnyWidget):
             if delta:
                 self._seq += 1
             seq = self._seq
-            stats = self._stream.rates(self.job._t_start)
+            stats = self._stream.rates(self.job._t_start, self.job._t_first_chunk, self.job._t_last_chunk)
             text = self._stream.sent_text if final else None
         state = job_state(self.job)
         with self.hold_sync():

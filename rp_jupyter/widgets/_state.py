@@ -66,10 +66,16 @@ class StreamState:
         unsent, _ = _render(self._source[self._cursor:], self._ends_with_newline)
         return self.sent_text + unsent
 
-    def rates(self, started_at: float | None) -> dict[str, Any]:
-        """Time to first chunk (ms, from the job's start), chunks/s and tokens/s over the stream."""
-        span = (self.last_at - self.first_at) if self.first_at is not None and self.last_at is not None else 0
-        ttfc = None if self.first_at is None or started_at is None else round((self.first_at - started_at) * 1000)
+    def rates(self, started_at: float | None, first_at: float | None = None,
+              last_at: float | None = None) -> dict[str, Any]:
+        """Time to first chunk (ms, from the job's start), chunks/s and tokens/s over the stream.
+
+        ``first_at`` / ``last_at``: when the job itself saw its first and latest chunks, if it knows
+        (a view opened after the job ran has seen them only now)."""
+        first_at = first_at if first_at is not None else self.first_at
+        last_at = last_at if last_at is not None else self.last_at
+        span = (last_at - first_at) if first_at is not None and last_at is not None else 0
+        ttfc = None if first_at is None or started_at is None else round((first_at - started_at) * 1000)
         return {
             "chunks": self.chunks,
             "chars": self.chars,

@@ -45,3 +45,22 @@ def test_a_view_uses_the_tokenizer_registered_with_the_handler(runtime):
     job = runtime.submit("chars", {"input": {}}).wait(10)
     view = JobView(job)
     assert view.stats["tokens"] == 4 and view.stats["chunks"] == 2
+
+
+def test_a_view_opened_after_the_job_ran_shows_the_jobs_own_timings(runtime):
+    import time
+
+    from rp_jupyter.widgets import JobView
+
+    def handler(job):
+        time.sleep(0.2)
+        for word in ["one ", "two ", "three "]:
+            yield word
+            time.sleep(0.1)
+
+    runtime.register(handler, "late")
+    job = runtime.submit("late", {"input": {}}).wait(10)
+    time.sleep(0.5)  # the view opens long after the job ended (%rp_jobs, %rp_ui history, the sidebar)
+    stats = JobView(job).stats
+    assert 150 <= stats["ttfc_ms"] < 450, stats  # the job's first chunk came ~200 ms in, not ~900
+    assert stats["chunks"] == 3 and 5 <= stats["chunks_per_s"] <= 30, stats  # 3 chunks over ~200 ms
