@@ -178,3 +178,89 @@ def summary_html(state: dict[str, Any]) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n…\n" + text[-limit // 2:]
+
+
+_STATIC_TEXT_LIMIT = 200_000
+_GREY = "color:var(--jp-ui-font-color2,#666);font-size:11px"
+_MONO = "font-family:var(--jp-code-font-family,monospace)"
+_PRE = f"white-space:pre-wrap;word-break:break-word;margin:2px 0;{_MONO};font-size:12px;max-height:320px;overflow:auto"
+
+
+def stats_line(stats: dict[str, Any]) -> str:
+    """``40 chunks · 180 chars · 40 tokens · first chunk 12 ms · ...`` (the view's stats line)."""
+    parts = [f"{stats.get('chunks', 0)} chunks", f"{stats.get('chars', 0)} chars", f"{stats.get('tokens', 0)} tokens"]
+    if stats.get("ttfc_ms") is not None:
+        parts.append(f"first chunk {stats['ttfc_ms']} ms")
+    parts += [f"{stats[key]} {key.replace('_per_s', '')}/s" for key in ("chunks_per_s", "tokens_per_s") if stats.get(key)]
+    return " · ".join(parts)
+
+
+def final_view_html(view: dict[str, Any]) -> str:
+    """A finished job's view as self-contained HTML: what the live view showed last, in the same
+    layout and classes, with no widget behind it — so a saved notebook shows it in any front end,
+    with or without a kernel or saved widget state. ``view``: header, progress, stats, text, result,
+    snippets (the live view's own state)."""
+    import html
+
+    esc = html.escape
+    head, stats, result = view["header"], view["stats"], view["result"]
+    times = (f"delay {_ms(head['delayTime'])} · execution {_ms(head['executionTime'])} · "
+             f"elapsed {head['elapsed']:.1f} s")
+    parts = [
+        '<div style="display:flex;gap:8px;align-items:center;flex-wrap:wrap">'
+        f'<span class="rpj-status" title="{esc(head["label"])}" style="background:{head["colour"]};color:#fff;'
+        f'border-radius:9px;padding:1px 8px;font-weight:600;font-size:11px">{esc(head["status"])}</span>'
+        f'<span class="rpj-handler" style="font-weight:600">{esc(head["handler"])}</span>'
+        f'<span class="rpj-id" style="{_GREY};{_MONO}">{esc(head["id"])}</span>'
+        f'<span class="rpj-times" style="{_GREY}">{esc(times)}</span></div>'
+    ]
+    progress = view.get("progress")
+    if progress:
+        if progress["kind"] == "bar":
+            parts.append('<div style="height:6px;background:var(--jp-layout-color3,#e5e5e5);border-radius:3px;'
+                         f'overflow:hidden;margin-top:4px"><div class="rpj-bar-fill" style="height:100%;'
+                         f'width:{progress["fraction"] * 100:.1f}%;background:#2f6fde"></div></div>')
+        parts.append(f'<span class="rpj-progress-label">{esc(progress["label"])}</span>')
+        if progress.get("history"):
+            parts.append(f'<div class="rpj-history" style="{_GREY}">{esc("  ›  ".join(progress["history"]))}</div>')
+    if stats.get("chunks"):
+        text = _clip_end(view["text"], _STATIC_TEXT_LIMIT)
+        parts.append(f'<pre class="rpj-stream" style="max-height:240px;overflow:auto;white-space:pre-wrap;'
+                     f'word-break:break-word;margin:4px 0;padding:4px 6px;background:var(--jp-layout-color2,#f7f7f7);'
+                     f'border-radius:4px;{_MONO}">{esc(text)}</pre>'
+                     f'<div class="rpj-stats" style="{_GREY}">{esc(stats_line(stats))}</div>')
+    if result.get("has_output"):
+        opened = " open" if len(result["output_json"]) < 4000 else ""
+        parts.append(f'<details class="rpj-output"{opened}><summary style="cursor:pointer;{_GREY}">output</summary>'
+                     f'<pre class="rpj-json" style="{_PRE}">{esc(result["output_json"])}</pre></details>')
+    error = result.get("error")
+    if error:
+        message = f"{error['type']}: {error['message']}" if error["type"] else error["message"]
+        parts.append(f'<div class="rpj-error-head" style="color:#d64545;font-weight:600;margin-top:4px">{esc(message)}</div>')
+        if error["traceback"]:
+            lines = "".join(
+                f'<span class="rpj-frame" style="color:#7c3aed">{esc(line)}\n</span>' if line.startswith("  File ")
+                else esc(line) + "\n" for line in error["traceback"].split("\n"))
+            parts.append(f'<pre class="rpj-traceback" style="{_PRE}">{lines}</pre>')
+        parts.append(f'<details class="rpj-raw"><summary style="cursor:pointer;{_GREY}">RunPod\'s raw error</summary>'
+                     f'<pre class="rpj-json" style="{_PRE}">{esc(error["raw"])}</pre></details>')
+    snippets = view.get("snippets") or {}
+    if snippets:
+        parts.append('<details class="rpj-snippets"><summary style="cursor:pointer;'
+                     f'{_GREY}">same request as curl / Python</summary>'
+                     + "".join(f'<pre class="rpj-snippet" style="{_PRE}">{esc(snippets.get(k) or "")}</pre>'
+                               for k in ("curl", "python")) + "</details>")
+    return ('<div class="rpj-view rpj-static" style="font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;'
+            'border:1px solid var(--jp-border-color2,#ddd);border-radius:6px;padding:6px 8px;margin:2px 0">'
+            + "".join(parts) + "</div>")
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value} ms"
+
+
+def _clip_end(text: str, limit: int) -> str:
+    """The end of a long stream (the latest tokens matter most), saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"… ({len(text) - limit:,} earlier characters not shown here; job.stream has them all)\n" + text[-limit:]

@@ -3,7 +3,8 @@
 State → pure render → throttled flush (STYLE habit 7): runtime events update a small state on the
 runtime's thread; the clock flushes at most 20 times a second, sending only what is new (a text
 delta with a sequence number; the front end asks for a snapshot if it missed one). At the end the
-whole text is sent once, and the cell's output gets a static summary for front ends without widgets.
+whole text is sent once, and the cell's output is replaced by the finished view as static HTML, which
+every front end shows, with or without a kernel.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import traitlets
 
 from ..runtime import Job, JobEvent, Runtime
 from ._clock import CLOCK
-from ._format import curl_snippet, parse_error, python_snippet, state_style, summary_html, summary_text
+from ._format import (
+    curl_snippet,
+    final_view_html,
+    parse_error,
+    python_snippet,
+    state_style,
+    summary_html,
+    summary_text,
+)
 from ._state import StreamState, job_state, progress_state
 
 __all__ = ["JobView"]
@@ -130,9 +139,20 @@ class JobView(anywidget.AnyWidget):
         if self.job.done:
             self._leave_summary()
 
+    def final_bundle(self) -> dict[str, str]:
+        """A finished job's output: the view as it ended, as static HTML (and text), no widget.
+
+        Replacing the widget keeps the notebook readable wherever it is opened later — JupyterLab or
+        Notebook 7 without the kernel or saved widget state (where a widget shows "model not found"),
+        nbconvert, GitHub, VS Code — and the finished job loses nothing: its view was static anyway.
+        """
+        view = {"header": self.header, "progress": self.progress, "stats": self.stats, "text": self.text,
+                "result": self.result, "snippets": self.snippets}
+        return {**self.summary(), "text/html": final_view_html(view)}
+
     def _leave_summary(self) -> None:
         if self._display_handle is not None:
-            self._display_handle.update({**self._repr_mimebundle_(), **self.summary()}, raw=True)
+            self._display_handle.update(self.final_bundle(), raw=True)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle: Any = super()._repr_mimebundle_(**kwargs) or {}

@@ -12,7 +12,9 @@ import ipywidgets
 from ..exceptions import RpJupyterError
 from ..runtime import Job, JobEvent, Runtime
 from ._clock import CLOCK
+from ._format import summary_text
 from ._job_view import JobView
+from ._state import job_state
 
 __all__ = ["RunForm", "parse_request_text"]
 
@@ -45,6 +47,15 @@ class RunForm(ipywidgets.VBox):
         self.history.observe(self._reopen, names="value")
         self._unsubscribe = runtime.subscribe(self._on_event)
         self.flush()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Beside the widget, a text summary (terminals, nbconvert): never a ``VBox(...)`` repr."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        jobs = [job for job in self._runtime.jobs if job.handler == self.handler]
+        head = f"%rp_ui {self.handler}: {len(jobs)} job{'s' if len(jobs) != 1 else ''}"
+        data["text/plain"] = "\n\n".join([head, *(summary_text(job_state(job)) for job in jobs)])
+        return data
 
     def run(self) -> Job | None:
         """What the Run button does: parse, submit, show the job's view. None (and a message) on error."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -98,6 +101,44 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
     assert "rp_jupyter" not in traceback  # the handler's frames only
     failed.scroll_into_view_if_needed()
     screenshot(page, "job-view-finished")
+
+
+def test_a_saved_notebook_reopened_with_a_new_kernel_still_shows_the_finished_views(lab, browser):
+    """No widget state is saved and the new kernel has no widget models: the finished views must not
+    turn into "Error displaying widget: model not found"."""
+    _notebook(lab, "saved.ipynb")
+    first = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    first.goto(lab.notebook_url("saved.ipynb"))
+    first.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _run_all_when_idle(first)
+    first.wait_for_function(
+        """() => { const v = document.querySelectorAll('.rpj-view');
+                   return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
+                          && v[1].querySelector('.rpj-status').textContent === 'FAILED'; }""",
+        timeout=60_000,
+    )
+    first.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    saved = lab.root / "saved.ipynb"
+    deadline = time.monotonic() + 30
+    while "FAILED" not in saved.read_text():  # written by the server: poll the file itself
+        assert time.monotonic() < deadline, f"the notebook was not saved: {saved.read_text()[-500:]}"
+        time.sleep(0.2)
+    first.context.close()
+    with httpx.Client(base_url=lab.url, params={"token": lab.token}) as api:  # end the session and its kernel
+        for session in api.get("/api/sessions").json():
+            api.delete(f"/api/sessions/{session['id']}").raise_for_status()
+
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.goto(lab.notebook_url("saved.ipynb"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    views = page.locator(".rpj-view")
+    views.nth(1).wait_for(timeout=60_000)
+    assert [views.nth(i).locator(".rpj-status").inner_text() for i in range(2)] == ["COMPLETED", "FAILED"]
+    assert views.nth(0).locator(".rpj-stream").inner_text().split() == PROMPT.split()
+    assert "ValueError: steps must be <= 100" in views.nth(1).locator(".rpj-error-head").inner_text()
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    screenshot(page, "job-view-reopened")
+    page.context.close()
 
 
 def test_the_view_works_in_notebook_7(notebook7, page):

@@ -9,6 +9,7 @@ import pytest
 from rp_jupyter.runtime._shaping import exception_error, generator_error
 from rp_jupyter.widgets._format import (
     curl_snippet,
+    final_view_html,
     parse_error,
     progress_view,
     python_snippet,
@@ -99,3 +100,25 @@ def test_summaries_without_a_front_end():
     assert "Widget" not in text
     html = summary_html(state)
     assert "FAILED" in html and "RuntimeError: boom" in html and "<script" not in html
+
+
+def test_the_finished_view_as_static_html_escapes_and_marks_the_handlers_frames():
+    try:
+        raise ValueError("<b>bad</b>")
+    except ValueError as exc:
+        error = exception_error(exc)
+    view = {
+        "header": {**state_style("FAILED"), "id": "j1", "handler": "h<1>", "delayTime": 1, "executionTime": None,
+                   "elapsed": 0.25},
+        "progress": {"kind": "bar", "fraction": 0.5, "label": "1/2", "history": ['"1/2"']},
+        "stats": {"chunks": 2, "chars": 9, "tokens": 2, "ttfc_ms": 3, "chunks_per_s": 10.0, "tokens_per_s": None},
+        "text": "<script>x</script> y",
+        "result": {"has_output": False, "output_json": None, "error": parse_error(error)},
+        "snippets": {"curl": "curl -d '{}'", "python": "import rp_jupyter"},
+    }
+    page = final_view_html(view)
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt; y" in page and "h&lt;1&gt;" in page
+    assert ">FAILED<" in page and "width:50.0%" in page and "delay 1 ms · execution – · elapsed 0.2 s" in page
+    assert "2 chunks · 9 chars · 2 tokens · first chunk 3 ms · 10.0 chunks/s" in page
+    assert 'class="rpj-frame"' in page and "ValueError: &lt;b&gt;bad&lt;/b&gt;" in page
+    assert page.count('class="rpj-snippet"') == 2 and 'class="rpj-raw"' in page

@@ -22,6 +22,8 @@ def test_the_form_runs_jobs_and_refuses_bad_requests(runtime):
     assert form.run() is None and "no &quot;input&quot;" in form.message.value
     form.flush()
     assert [value for _, value in form.history.options] == [job.id]
+    text = form._repr_mimebundle_()["text/plain"]  # what a terminal or nbconvert shows
+    assert text.startswith("%rp_ui double: 1 job\n") and job.id in text and "VBox" not in text
     form.close()
 
 

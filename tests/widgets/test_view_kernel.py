@@ -16,7 +16,7 @@ runpod.serverless.start({"handler": handler})
 '''
 
 
-def test_the_saved_widget_state_holds_the_whole_stream_and_a_summary():
+def test_the_saved_notebook_holds_the_whole_stream_and_the_finished_view():
     notebook = new_notebook(cells=[
         new_code_cell("%load_ext rp_jupyter"),
         new_code_cell(STREAMING),
@@ -32,9 +32,12 @@ def test_the_saved_widget_state_holds_the_whole_stream_and_a_summary():
     assert view["final_text"] == "".join(f"t{i} " for i in range(5000))
     assert view["header"]["status"] == "COMPLETED" and view["stats"]["chunks"] == 5000
     assert view["progress"]["kind"] == "bar"
-    output = notebook.cells[2].outputs[0]  # the static summary left for front ends without widgets
-    assert "application/vnd.jupyter.widget-view+json" in output["data"]
+    output = notebook.cells[2].outputs[0]  # the finished view, static: readable with or without widgets
+    assert "application/vnd.jupyter.widget-view+json" not in output["data"]
     assert "COMPLETED" in output["data"]["text/plain"] and "Widget" not in output["data"]["text/plain"]
+    page = output["data"]["text/html"]
+    assert 'class="rpj-status"' in page and ">COMPLETED<" in page and "5000 chunks" in page
+    assert "".join(f"t{i} " for i in range(5000)) in page  # the whole stream, as the view showed it
 
 
 def _final(message):
