@@ -143,9 +143,10 @@ export function findTemplate(id: string | undefined): ITemplate | undefined {
   return TEMPLATES.find(t => t.id === (id ?? 'standard'));
 }
 
-/** Whether a cell loads the extension (`%load_ext` / `%reload_ext rp_jupyter`, or `import rp_jupyter`). */
+/** Whether a cell loads the extension (`%load_ext` / `%reload_ext rp_jupyter`), which registers the magics. */
 export function loadsExtension(source: string): boolean {
-  return /^\s*(%(re)?load_ext\s+rp_jupyter\b|import\s+rp_jupyter\b)/m.test(source);
+  // `import rp_jupyter` alone gives the Python API, not the %%rp_handler magic
+  return /^\s*%(re)?load_ext\s+rp_jupyter\b/m.test(source);
 }
 
 /**

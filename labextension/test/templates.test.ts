@@ -42,7 +42,7 @@ test('%load_ext is added only when no cell loads the extension', () => {
   assert.ok(second.startsWith('%%rp_handler'));
   assert.equal(cellsToInsert('standard', ['x = 1\n%load_ext rp_jupyter']).length, 1);
   assert.equal(cellsToInsert('async', ['%reload_ext rp_jupyter']).length, 1);
-  assert.equal(cellsToInsert('async', ['import rp_jupyter']).length, 1);
+  assert.equal(cellsToInsert('async', ['import rp_jupyter']).length, 2);  // the API, not the magics
   assert.equal(cellsToInsert('async', []).length, 2);
 });
 
