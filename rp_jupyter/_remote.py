@@ -62,12 +62,19 @@ class Endpoint:
         self.close()
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one of the loop-side coroutines below from a thread (a cell, a script)."""
         return self._runtime.run_coroutine(coro).result(self.timeout * (self.client.retries + 2))
+
+    async def _acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        """The same from any event loop: the client's connections live on the runtime's loop."""
+        if self._runtime._loop.in_loop():
+            return await coro
+        return await asyncio.wrap_future(self._runtime.run_coroutine(coro))
 
     # ---- the sync face (from cells and scripts) ---------------------------------------------
     def run(self, request: Any, label: str | None = None) -> Job:
         """``POST /run``: a ``Job`` followed live (state, progress, stream, result), returned at once."""
-        return self._call(self.arun(request, label))
+        return self._call(self._run(request, label))
 
     def run_sync(self, request: Any, wait_ms: int | None = None) -> dict[str, Any]:
         """``POST /runsync``: the endpoint's body."""
@@ -78,8 +85,7 @@ class Endpoint:
 
     def stream(self, job_or_id: Job | str) -> list[Any]:
         """One ``/stream`` call: the chunks produced since the previous call."""
-        body = self._call(self.client.stream(_id(job_or_id)))
-        return [chunk.get("output") for chunk in body.get("stream", [])]
+        return self._call(self._stream(_id(job_or_id)))
 
     def cancel(self, job_or_id: Job | str) -> dict[str, Any]:
         return self._call(self.client.cancel(_id(job_or_id)))
@@ -90,8 +96,34 @@ class Endpoint:
     def purge_queue(self) -> dict[str, Any]:
         return self._call(self.client.purge_queue())
 
-    # ---- the async face --------------------------------------------------------------------
+    # ---- the async face (``await`` from a cell or any event loop): the same coroutines ------
     async def arun(self, request: Any, label: str | None = None) -> Job:
+        return await self._acall(self._run(request, label))
+
+    async def arun_sync(self, request: Any, wait_ms: int | None = None) -> dict[str, Any]:
+        return await self._acall(self.client.runsync(request, wait_ms))
+
+    async def astatus(self, job_or_id: Job | str) -> dict[str, Any]:
+        return await self._acall(self.client.status(_id(job_or_id)))
+
+    async def astream(self, job_or_id: Job | str) -> list[Any]:
+        return await self._acall(self._stream(_id(job_or_id)))
+
+    async def acancel(self, job_or_id: Job | str) -> dict[str, Any]:
+        return await self._acall(self.client.cancel(_id(job_or_id)))
+
+    async def ahealth(self) -> dict[str, Any]:
+        return await self._acall(self.client.health())
+
+    async def apurge_queue(self) -> dict[str, Any]:
+        return await self._acall(self.client.purge_queue())
+
+    # ---- on the runtime's loop ---------------------------------------------------------------
+    async def _stream(self, job_id: str) -> list[Any]:
+        body = await self.client.stream(job_id)
+        return [chunk.get("output") for chunk in body.get("stream", [])]
+
+    async def _run(self, request: Any, label: str | None) -> Job:
         if not isinstance(request, dict) or request.get("input") is None:
             from .exceptions import RequestError
 

@@ -134,9 +134,9 @@ class JobBook:
         }
 
     def _on_event(self, event: JobEvent) -> None:
-        if event.kind != "finished":
-            return
         job = event.job
+        if event.kind != "finished" or job._runtime is not self._runtime:  # remote jobs are another worker's
+            return
         if job.status is JobStatus.COMPLETED:
             self._counts[job.handler]["completed"] += 1
         elif job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT):

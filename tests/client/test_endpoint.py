@@ -3,6 +3,7 @@ RunPod's contract), and ``httpx.MockTransport`` for what a local server does not
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Iterator
@@ -136,3 +137,61 @@ def test_rp_run_endpoint_in_a_shell(shell, remote):
         del os.environ["RUNPOD_API_KEY"]
     error = shell.fails(f'%rp_run mine {{"input": 1}} --endpoint {base}/tokens')  # no key now
     assert not isinstance(error, UsageError) and "HTTP 401" in str(error)
+
+
+def test_the_async_face_works_from_the_callers_own_event_loop(remote, runtime):
+    there, base = remote
+    gate = threading.Event()
+
+    def waits(job: dict[str, Any]) -> str:
+        gate.wait(T)
+        return "done"
+
+    there.register(tokens, "tokens", return_aggregate_stream=True)
+    there.register(waits, "waits")
+    endpoint = Endpoint(f"{base}/tokens", api_key="secret", runtime=runtime, poll_interval=0.02)
+    waiting = Endpoint(f"{base}/waits", api_key="secret", runtime=runtime, poll_interval=0.02)
+    raw = httpx.post(f"{base}/tokens/run", json={"input": {"text": "s t"}}, headers={"Authorization": "secret"})
+    raw_id = raw.json()["id"]  # a job nobody follows: its chunks are still there for /stream
+    assert there.get(raw_id).wait(T).status is JobStatus.COMPLETED
+
+    async def main() -> dict[str, Any]:
+        job = await endpoint.arun({"input": {"text": "a b"}})
+        blocked = await waiting.arun({"input": {}})  # a sync handler: the second one waits in the queue
+        queued = await waiting.arun({"input": {}})
+        return {
+            "job": job,
+            "runsync": await endpoint.arun_sync({"input": {"text": "c"}}),
+            "status": await endpoint.astatus(raw_id),
+            "stream": await endpoint.astream(raw_id),
+            "health": await waiting.ahealth(),
+            "purged": await waiting.apurge_queue(),
+            "cancelled": await waiting.acancel(blocked),
+            "queued": queued,
+        }
+
+    seen = asyncio.run(main())  # a loop of the caller's own, not the runtime's
+    gate.set()
+    assert seen["job"].wait(T).stream == ["a", "b"] and runtime.get(seen["job"].id) is seen["job"]
+    assert seen["runsync"]["output"] == ["c"]
+    assert seen["status"]["status"] == "COMPLETED" and seen["stream"] == ["s", "t"]
+    assert seen["health"]["jobs"]["inQueue"] == 1 and seen["health"]["jobs"]["inProgress"] == 1
+    assert seen["purged"]["removed"] == 1 and seen["cancelled"]["status"] == "CANCELLED"
+    purged = seen["queued"].wait(T)  # gone from the endpoint: its follower says so
+    assert purged.status is JobStatus.FAILED and "lost track of the remote job" in purged.error
+    assert "HTTP 404" in purged.error, purged.error
+
+
+def test_remote_jobs_do_not_count_in_the_local_servers_health(remote, runtime):
+    there, base = remote
+    there.register(tokens, "tokens", return_aggregate_stream=True)
+    runtime.register(tokens, "tokens")  # the same name here, served locally
+    local = serve(runtime, "127.0.0.1", 0)
+    try:
+        job = Endpoint(f"{base}/tokens", api_key="secret", runtime=runtime, poll_interval=0.02).run(
+            {"input": {"text": "a"}}, label="tokens")
+        assert job.wait(T).status is JobStatus.COMPLETED
+        health = httpx.get(f"{local.url}/v2/tokens/health").json()
+        assert health["jobs"]["completed"] == 0  # that job ran on the other worker
+    finally:
+        local.stop()
