@@ -176,6 +176,11 @@ class _RemoteOwner:
     def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
 
+    @property
+    def endpoint_url(self) -> str:
+        """Where the job runs (views show the same request against it)."""
+        return self._endpoint.client.url
+
     def cancel(self, job_id: str) -> Any:
         if self._endpoint._runtime._loop.in_loop():  # never block the loop on its own work
             return asyncio.ensure_future(self._endpoint.client.cancel(job_id))

@@ -115,19 +115,29 @@ def parse_error(error: Any) -> dict[str, Any] | None:
     return {"kind": "returned", "type": "", "message": message, "traceback": "", "raw": raw}
 
 
-def curl_snippet(handler: str, request: Any, base_url: str = "http://127.0.0.1:8000/v2") -> str:
-    """The same request as a curl line against the endpoint API (``%rp_serve`` or RunPod)."""
+def curl_snippet(handler: str, request: Any, base_url: str = "http://127.0.0.1:8000/v2",
+                 endpoint_url: str | None = None) -> str:
+    """The same request as a curl line against the endpoint API (``%rp_serve``, or a remote job's
+    ``endpoint_url``)."""
     body = json.dumps(request, ensure_ascii=False)
+    url = endpoint_url or f"{base_url}/{handler}"
     return (
-        f"curl -s -X POST {base_url}/{handler}/run \\\n"
+        f"curl -s -X POST {url}/run \\\n"
         '  -H "Content-Type: application/json" -H "Authorization: $RUNPOD_API_KEY" \\\n'
         f"  -d {shlex.quote(body)}"
     )
 
 
-def python_snippet(handler: str, request: Any) -> str:
-    """The same request from Python: in this kernel, or against an endpoint with the official client."""
+def python_snippet(handler: str, request: Any, endpoint_url: str | None = None) -> str:
+    """The same request from Python: in this kernel, or against an endpoint with the official client.
+    A remote job's (``endpoint_url``): against that endpoint."""
     body = json.dumps(request, ensure_ascii=False)
+    if endpoint_url is not None:
+        return (
+            "import rp_jupyter\n"
+            f"job = rp_jupyter.Endpoint({endpoint_url!r}).run({body})\n"
+            "job.wait().to_status()"
+        )
     return (
         "import rp_jupyter\n"
         f"job = rp_jupyter.run({handler!r}, {body})\n"

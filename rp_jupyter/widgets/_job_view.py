@@ -61,7 +61,9 @@ class JobView(anywidget.AnyWidget):
         self._finished = False
         self._display_handle: Any = None
         self._seq = 0
-        self.snippets = {"curl": curl_snippet(job.handler, job.request), "python": python_snippet(job.handler, job.request)}
+        remote = getattr(job._runtime, "endpoint_url", None)  # a deployed endpoint's job: the same request there
+        self.snippets = {"curl": curl_snippet(job.handler, job.request, endpoint_url=remote),
+                         "python": python_snippet(job.handler, job.request, remote)}
         self.on_msg(self._on_front_end_message)
         self._unsubscribe = job.subscribe(self._on_event)
         self._render_all(final=job.done)

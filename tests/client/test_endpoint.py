@@ -195,3 +195,18 @@ def test_remote_jobs_do_not_count_in_the_local_servers_health(remote, runtime):
         assert health["jobs"]["completed"] == 0  # that job ran on the other worker
     finally:
         local.stop()
+
+
+def test_a_remote_jobs_view_shows_its_stream_and_the_same_request_against_the_endpoint(remote, runtime):
+    from rp_jupyter.widgets import JobView
+
+    there, base = remote
+    there.register(tokens, "tokens", return_aggregate_stream=True)
+    endpoint = Endpoint(f"{base}/tokens", api_key="secret", runtime=runtime, poll_interval=0.02)
+    job = endpoint.run({"input": {"text": "u v w"}}).wait(T)
+    view = JobView(job)
+    assert view.header["status"] == "COMPLETED" and view.stats["chunks"] == 3 and view.text == "uvw"
+    assert f"curl -s -X POST {base}/tokens/run" in view.snippets["curl"]
+    assert f"rp_jupyter.Endpoint('{base}/tokens').run(" in view.snippets["python"]
+    assert "u" in view.final_bundle()["text/html"] and ">COMPLETED<" in view.final_bundle()["text/html"]
+    view.close()
