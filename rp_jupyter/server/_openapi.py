@@ -70,7 +70,9 @@ _ERRORS = {
     "404": "unknown endpoint, or unknown (or expired) job id",
     "409": "the job's state does not allow it (retry)",
     "413": "over RunPod's payload limit",
+    "405": "method not allowed on this route",
     "415": "not JSON",
+    "503": "the runtime is shutting down",
 }
 
 

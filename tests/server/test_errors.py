@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import httpx
+import jsonschema
+import openapi_spec_validator
 import pytest
 
 from rp_jupyter.runtime import Runtime
@@ -96,6 +100,50 @@ def test_openapi_document_lists_every_route(http: httpx.Client, server: PublicSe
         ("/v2/{endpoint}/purge-queue", "post"),
         ("/v2/{endpoint}/health", "get"),
     }
+    openapi_spec_validator.validate(document)  # a valid OpenAPI 3 document, not just a dict
+
+
+def test_responses_match_the_openapi_schemas(runtime: Runtime, http: httpx.Client, server: PublicServer) -> None:
+    document = http.get(f"{server.url}/openapi.json").json()
+
+    def check(response: httpx.Response, path: str, method: str) -> None:
+        declared = document["paths"][path][method]["responses"][str(response.status_code)]  # the code is declared
+        schema = declared["content"]["application/json"]["schema"]
+        jsonschema.validate(response.json(), {**schema, "components": document["components"]})
+
+    runtime.register(lambda job: (yield from job["input"]), "chunks")
+    job_id = http.post("/chunks/run", json={"input": [1, 2]}).json()["id"]
+    runtime.get(job_id).wait(TIMEOUT)
+    check(http.post("/chunks/run", json={"input": []}), "/v2/{endpoint}/run", "post")
+    check(http.post("/chunks/runsync", json={"input": [3]}), "/v2/{endpoint}/runsync", "post")
+    check(http.get(f"/chunks/status/{job_id}"), "/v2/{endpoint}/status/{id}", "get")
+    check(http.get(f"/chunks/stream/{job_id}"), "/v2/{endpoint}/stream/{id}", "get")
+    check(http.post(f"/chunks/cancel/{job_id}"), "/v2/{endpoint}/cancel/{id}", "post")
+    check(http.post(f"/chunks/retry/{job_id}"), "/v2/{endpoint}/retry/{id}", "post")  # 409: COMPLETED
+    check(http.post("/chunks/purge-queue"), "/v2/{endpoint}/purge-queue", "post")
+    check(http.get("/chunks/health"), "/v2/{endpoint}/health", "get")
+    check(http.get("/chunks/status/nope"), "/v2/{endpoint}/status/{id}", "get")  # 404
+    check(http.post("/chunks/run", content=b"{"), "/v2/{endpoint}/run", "post")  # 400
+
+
+def test_a_runtime_shutting_down_refuses_new_jobs_with_503(
+    runtime: Runtime, http: httpx.Client, server: PublicServer
+) -> None:
+    gate = threading.Event()
+    runtime.register(lambda job: gate.wait(TIMEOUT), "busy")
+    runtime.submit("busy", {"input": {}})
+    stopping = threading.Thread(target=runtime.shutdown, kwargs={"timeout": TIMEOUT})
+    stopping.start()  # waits for the busy job: the loop (and the server) still run
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while (response := http.post("/busy/run", json={"input": {}})).status_code != 503:
+            assert time.monotonic() < deadline, response.text
+        assert "shut" in response.json()["error"], response.text
+    finally:
+        http.close()
+        server.stop()  # while the loop still runs (the shutdown waits for the busy job)
+        gate.set()
+        stopping.join(TIMEOUT)
 
 
 def test_binding_beyond_loopback_warns(runtime: Runtime) -> None:
