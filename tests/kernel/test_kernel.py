@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from pathlib import Path
+
+import httpx
 
 SLOW = '''%%rp_handler slow
 import pathlib, time
@@ -72,3 +76,39 @@ def test_shutting_the_kernel_down_does_not_wait_for_a_handler_that_never_returns
         time.sleep(0.05)
     # the runtime waits 5 s for running jobs, then cancels them and abandons the stuck sync call
     assert time.monotonic() - started < 15
+
+
+def test_the_kernel_answers_cells_while_its_server_is_under_load(kernel):
+    kernel.execute("%load_ext rp_jupyter")
+    kernel.execute('%%rp_handler\nasync def handler(job):\n    return job["input"]\n')
+    url = kernel.execute("server = %rp_serve --port 0", url="server.url")["url"].strip("'")
+    stop, served = threading.Event(), []
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                body = client.post(f"{url}/v2/handler/runsync", json={"input": len(served)}).json()
+                served.append(body["status"])
+
+    clients = [threading.Thread(target=load) for _ in range(8)]
+    for client in clients:
+        client.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(served) < 200:  # the server is busy before we measure
+            assert time.monotonic() < deadline, f"only {len(served)} requests served in 30 s"
+            time.sleep(0.05)
+        round_trips = []
+        for _ in range(10):
+            started = time.monotonic()
+            kernel.execute("1 + 1")
+            round_trips.append(time.monotonic() - started)
+        before = len(served)
+        time.sleep(0.5)
+        assert len(served) > before  # still serving while we measured
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(30)
+    assert set(served) == {"COMPLETED"}
+    assert statistics.median(round_trips) < 1.0, round_trips  # ~2-10 ms measured; a blocked kernel takes seconds
