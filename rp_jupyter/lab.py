@@ -51,11 +51,19 @@ def _percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def recommend(levels: Sequence[Level], *, sync: bool = False, gpu_total_mb: float | None = None) -> Recommendation:
+SYNC_NOTE = {
+    "sync": "RunPod runs sync handlers one job at a time whatever concurrency_modifier says",
+    "sync_generator": "RunPod runs a sync generator one step at a time: concurrent jobs take turns at their "
+                      "yields (earlier first chunks for the later jobs) but gain no throughput",
+}
+
+
+def recommend(levels: Sequence[Level], *, sync: bool = False, gpu_total_mb: float | None = None,
+              generator: bool = False) -> Recommendation:
     """The smallest concurrency whose throughput is within 10 % of the best, below any failing level."""
     if sync:
-        return Recommendation(1, "the handler is sync: RunPod runs sync handlers one job at a time whatever "
-                                 "concurrency_modifier says; make it async (or offload) to gain from concurrency")
+        note = SYNC_NOTE["sync_generator" if generator else "sync"]
+        return Recommendation(1, f"the handler is sync: {note}; make it async (or offload) to gain from concurrency")
     healthy = []
     for level in sorted(levels, key=lambda lv: lv.concurrency):
         if level.failed or (gpu_total_mb and level.gpu_peak_mb and level.gpu_peak_mb > 0.9 * gpu_total_mb):
@@ -146,7 +154,9 @@ def measure(runtime: Runtime, name: str, requests: Sequence[Any], levels: Sequen
     measured = [_run_level(runtime, name, level, requests, jobs, timeout) for level in levels]
     sync = spec.kind in (HandlerKind.SYNC, HandlerKind.SYNC_GENERATOR)
     total = gpu_total_mb()
-    return LabReport(name, spec.kind.value, measured, recommend(measured, sync=sync, gpu_total_mb=total), total)
+    generator = spec.kind is HandlerKind.SYNC_GENERATOR
+    return LabReport(name, spec.kind.value, measured,
+                     recommend(measured, sync=sync, gpu_total_mb=total, generator=generator), total)
 
 
 @dataclasses.dataclass
@@ -182,7 +192,8 @@ class LabReport:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        warn = "\nwarning: sync handler — RunPod runs it one job at a time whatever the modifier says" if self.sync else ""
+        note = SYNC_NOTE["sync_generator" if self.kind == HandlerKind.SYNC_GENERATOR.value else "sync"]
+        warn = f"\nwarning: sync handler — {note}" if self.sync else ""
         return (f"concurrency lab for {self.handler!r} ({self.kind}){warn}\n{self.table()}\n"
                 f"recommended concurrency_modifier: {self.recommendation.value} — {self.recommendation.reason}")
 

@@ -23,7 +23,7 @@ from ._shaping import (
 )
 from ._spec import HandlerSpec
 
-__all__ = ["call_async", "call_sync", "await_result", "drain_async", "drain_sync", "fatal_error"]
+__all__ = ["call_async", "call_sync", "await_result", "drain_async", "fatal_error", "SyncDrain"]
 
 _CHUNK_LOST = (
     "On RunPod the worker would skip posting this chunk (the stream silently loses it) and, with "
@@ -104,24 +104,59 @@ class _Stream:
             return {"error": str(exc)}
 
 
-def drain_sync(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> dict[str, Any] | None:
-    stream = _Stream(spec, job, sink)
-    generator: Iterator[Any] | None = None
-    try:
-        generator = spec.fn(job.job)
-        for value in generator:
-            if job.done:  # cancelled or timed out: stop between yields, post nothing
-                return None
-            stop = stream.take(value)
-            if stop is not None:
-                return stop
-    except Exception as exc:
-        return {"error": generator_error(exc)}
-    finally:
+class SyncDrain:
+    """A sync generator's stream, run in turns on the handler's worker thread.
+
+    RunPod's worker iterates a sync generator on its event loop and awaits the HTTP post of every
+    chunk (``rp_job.handle_job``): while one job's chunk is posted, another running job takes its next
+    step. So jobs of a sync generator *interleave at their yields* — one step at a time, never two at
+    once. :meth:`turn` does the same: it iterates until the stream ends, or, after a chunk, while
+    other jobs of the handler are running (``contended``), then gives the thread up, so the running
+    jobs step in turn. A job running alone streams its whole output in one turn.
+    """
+
+    def __init__(self, spec: HandlerSpec, job: Job, sink: Callable[[Any], None], contended: Callable[[], bool]) -> None:
+        self._spec, self._job, self._contended = spec, job, contended
+        self._stream = _Stream(spec, job, sink)
+        self._generator: Iterator[Any] | None = None
+        self.finished = False
+        self.result: dict[str, Any] | None = None
+
+    def turn(self) -> bool:
+        """Run until the stream ends (True; ``result`` holds the body to post) or it is another job's
+        turn (False)."""
+        job = self._job
+        try:
+            if job.done:  # cancelled or timed out between turns: post nothing
+                return self._end(None)
+            if self._generator is None:
+                self._generator = self._spec.fn(job.job)
+            for value in self._generator:
+                if job.done:  # cancelled or timed out: stop between yields, post nothing
+                    return self._end(None)
+                stop = self._stream.take(value)
+                if stop is not None:
+                    return self._end(stop)
+                if self._contended():
+                    return False
+        except Exception as exc:
+            return self._end({"error": generator_error(exc)})
+        except BaseException:
+            self.close()
+            raise
+        return self._end(self._stream.final())
+
+    def _end(self, result: dict[str, Any] | None) -> bool:
+        self.close()
+        self.result, self.finished = result, True
+        return True
+
+    def close(self) -> None:
+        """Close the generator (its ``finally`` blocks run): on the worker thread, like its steps."""
+        generator, self._generator = self._generator, None
         close = getattr(generator, "close", None)
         if close is not None:
             close()
-    return stream.final()
 
 
 async def drain_async(spec: HandlerSpec, job: Job) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..exceptions import HandlerNotFoundError, JobStateError, JobWaitTimeout, RuntimeStoppedError
-from ._calls import await_result, call_async, call_sync, drain_async, drain_sync, fatal_error
+from ._calls import SyncDrain, await_result, call_async, call_sync, drain_async, fatal_error
 from ._job import Job, JobEvent, Listener, _call_listener
 from ._loop import LoopThread
 from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, NotSerializable, check_wire
@@ -184,7 +184,8 @@ class Runtime:
             while endpoint.queue:
                 endpoint.queue.popleft()._finish(JobStatus.CANCELLED)
             del self._endpoints[name]
-            endpoint.close()
+            if not endpoint.running:  # else the last running job closes it (it may need the thread again)
+                endpoint.close()
 
         self._loop.call(_remove)
 
@@ -436,6 +437,8 @@ class Runtime:
                 timer.cancel()
             if self._endpoints.get(job.handler) is endpoint:
                 self._pump(endpoint)
+            elif not endpoint.running:  # unregistered (or replaced) while this job ran
+                endpoint.close()
 
     async def _produce(self, endpoint: _Endpoint, spec: HandlerSpec, job: Job) -> dict[str, Any] | None:
         """Run the handler; return the result body the worker would post (None: nothing to post)."""
@@ -444,10 +447,15 @@ class Runtime:
             return await drain_async(spec, job)
         if spec.kind is HandlerKind.SYNC_GENERATOR:
             pipe = _ChunkPipe(loop, job)
+            drain = SyncDrain(spec, job, pipe.put, lambda: len(endpoint.running) > 1)
             try:
-                return await self._on_worker_thread(endpoint, drain_sync, spec, job, pipe.put)
+                while not await self._on_worker_thread(endpoint, drain.turn):
+                    pipe.flush()  # another job's turn: what this one yielded so far is seen first
+                return drain.result
             finally:
                 pipe.flush()
+                if not drain.finished:  # cancelled while waiting for a turn: close it on its thread
+                    endpoint.executor.submit(drain.close)
         if spec.kind is HandlerKind.ASYNC:
             return await call_async(spec.fn, job.job)
         outcome = await self._on_worker_thread(endpoint, call_sync, spec.fn, job.job)

@@ -43,6 +43,8 @@ def test_gpu_memory_near_the_total_caps_it_too():
 def test_sync_handlers_get_one_and_a_reason():
     rec = recommend(curve([(1, 10), (2, 10)]), sync=True)
     assert rec.value == 1 and "one job at a time" in rec.reason
+    steps = recommend(curve([(1, 10), (2, 10)]), sync=True, generator=True)
+    assert steps.value == 1 and "take turns at their yields" in steps.reason and "no throughput" in steps.reason
 
 
 def test_a_real_async_handler_scales_and_a_sync_one_does_not(runtime):

@@ -73,6 +73,40 @@ def test_sync_handlers_never_overlap_even_with_concurrency(runtime: Runtime) -> 
     assert trace == ["enter", "exit"] * 6
 
 
+def test_sync_generator_jobs_interleave_at_their_yields_one_step_at_a_time(runtime: Runtime, events, gate) -> None:
+    """RunPod's worker awaits each chunk's post, so running jobs of a sync generator take turns at
+    their yields (rp_job.handle_job); a step itself blocks the worker, so two never run at once."""
+    release = gate()
+    active, most = [0], [0]
+
+    def handler(job: dict[str, Any]) -> Any:
+        for word in ("first", "second"):
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            if word == "second" and job["input"]["blocks"]:
+                release.wait()  # the first job holds the worker mid-stream
+            active[0] -= 1
+            yield word
+
+    runtime.register(handler, "gen3", concurrency_modifier=lambda current: 3)
+    first = runtime.submit("gen3", {"input": {"blocks": True}})
+    second = runtime.submit("gen3", {"input": {"blocks": False}})
+    events.wait_for("chunk", first.id)
+    events.wait_for("chunk", second.id)  # the second job stepped before the first one ended
+    try:
+        assert first.stream == ["first"] and first.status is JobStatus.IN_PROGRESS and second.stream[0] == "first"
+    finally:
+        release.open()
+    assert [job.wait(T).stream for job in (first, second)] == [["first", "second"]] * 2
+    assert most[0] == 1  # never two steps at once
+
+
+def test_a_sync_generator_alone_streams_in_one_turn(runtime: Runtime) -> None:
+    runtime.register(lambda job: (yield from range(5000)), "alone")
+    job = runtime.submit("alone", {"input": {}}).wait(T)
+    assert job.stream == list(range(5000)) and job.status is JobStatus.COMPLETED
+
+
 def test_the_loop_stays_live_while_a_sync_handler_blocks(runtime: Runtime, events, gate) -> None:
     release = gate()
     runtime.register(lambda job: release.wait(), "blocker")
