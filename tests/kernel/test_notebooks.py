@@ -57,3 +57,18 @@ def test_every_notebook_is_tested_and_kept_without_outputs():
         notebook = nbformat.read(path, as_version=4)
         stale = [i for i, cell in enumerate(notebook.cells) if cell.get("outputs") or cell.get("execution_count")]
         assert not stale, f"{path.name}: cells {stale} keep outputs; strip them before committing"
+
+
+def test_the_readmes_headless_quickstart_command_prints_every_job():
+    """``python3 dev.py quickstart --headless``, as the README gives it (setup is already done here)."""
+    import subprocess
+    import sys
+
+    root = NOTEBOOKS.parent
+    result = subprocess.run([sys.executable, str(root / "dev.py"), "quickstart", "--headless"], cwd=root,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    out = result.stdout + result.stderr
+    assert "quickstart: ok, quickstart.ipynb ran end to end" in out
+    assert "'status': 'COMPLETED'" in out and "recommended concurrency_modifier" in out
+    assert "[image/png plot]" in out
