@@ -30,3 +30,7 @@ def test_the_quickstart_handlers_export_and_verify_clean(shell: Shell) -> None:
     assert report.ok, repr(report)
     assert len(report.checks) == 1  # the two greeting jobs ran an earlier version of the handler: skipped
     assert sum("earlier version" in line for line in report.skipped) == 2
+    # "fetch", the async one the concurrency lab measures: its worker verifies too
+    shell.run("%rp_export fetch --out fetch-worker")
+    fetch = rp_jupyter.verify("fetch", "fetch-worker")
+    assert fetch.ok and fetch.checks, repr(fetch)
