@@ -9,16 +9,17 @@ curves, :func:`plot_png` draws them. ``%rp_bench`` is the magic over this module
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .runtime import HandlerKind, Job, JobEvent, JobStatus, Runtime
 
-__all__ = ["LabReport", "Level", "Recommendation", "measure", "plot_png", "recommend"]
+__all__ = ["GpuMeter", "LabReport", "Level", "Recommendation", "measure", "plot_png", "recommend"]
 
 PLATEAU = 0.9
 """A level within this share of the best throughput counts as "throughput stopped rising"."""
@@ -93,9 +94,68 @@ def _gpu() -> Any:
     return None
 
 
+@functools.cache
+def _nvml() -> tuple[Callable[[], float], float] | None:
+    """(read the GPU's used MB, its total MB) through NVML, or None without a GPU and its driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        total = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20
+    except Exception:  # no nvidia-ml-py, no driver, no device: no GPU figures
+        return None
+    return (lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20), total
+
+
+class GpuMeter:
+    """Peak GPU memory (MB) over one level, and the GPU's total.
+
+    torch's allocator when the user's code uses torch on CUDA (this process's tensors: exact, and
+    reset per level); else NVML when a GPU is there (the device's used memory, sampled every
+    ``every`` seconds by a thread: every process on the GPU counts, and short peaks can be missed).
+    ``nvml`` replaces the NVML reader (tests).
+    """
+
+    def __init__(self, every: float = 0.02, nvml: tuple[Callable[[], float], float] | None = None) -> None:
+        self._cuda = _gpu()
+        self._every = every
+        self._read: Callable[[], float] | None = None
+        self.total_mb: float | None = None
+        self.peak_mb: float | None = None
+        if self._cuda is not None:
+            self.total_mb = self._cuda.get_device_properties(0).total_memory / 2**20
+        elif (reader := nvml or _nvml()) is not None:
+            self._read, self.total_mb = reader
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuMeter:
+        if self._cuda is not None:
+            self._cuda.reset_peak_memory_stats()
+        elif self._read is not None:
+            self.peak_mb = self._read()
+            self._thread = threading.Thread(target=self._sample, name="rp-gpu-meter", daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        assert self._read is not None
+        while not self._stop.wait(self._every):
+            self.peak_mb = max(self.peak_mb or 0.0, self._read())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cuda is not None:
+            self.peak_mb = self._cuda.max_memory_allocated() / 2**20
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            assert self._read is not None
+            self.peak_mb = max(self.peak_mb or 0.0, self._read())
+
+
 def gpu_total_mb() -> float | None:
-    cuda = _gpu()
-    return cuda.get_device_properties(0).total_memory / 2**20 if cuda is not None else None
+    return GpuMeter().total_mb
 
 
 class _FirstChunks:
@@ -117,21 +177,19 @@ def _run_level(runtime: Runtime, name: str, level: int, requests: Sequence[Any],
     probe = f"{name}.bench-c{level}"
     runtime.register(spec.fn, probe, return_aggregate_stream=spec.return_aggregate_stream,
                      concurrency_modifier=lambda _current: level, execution_timeout=spec.execution_timeout)
-    cuda = _gpu()
-    if cuda is not None:
-        cuda.reset_peak_memory_stats()
     firsts = _FirstChunks()
     unsubscribe = runtime.subscribe(firsts)
     try:
-        started = time.perf_counter()
-        batch = [runtime.submit(probe, requests[i % len(requests)]) for i in range(jobs)]
-        for job in batch:
-            job.wait(timeout)
-        wall = time.perf_counter() - started
+        with GpuMeter() as gpu:
+            started = time.perf_counter()
+            batch = [runtime.submit(probe, requests[i % len(requests)]) for i in range(jobs)]
+            for job in batch:
+                job.wait(timeout)
+            wall = time.perf_counter() - started
     finally:
         unsubscribe()
         runtime.unregister(probe)
-    return _level(level, batch, wall, firsts.at, cuda.max_memory_allocated() / 2**20 if cuda is not None else None)
+    return _level(level, batch, wall, firsts.at, gpu.peak_mb)
 
 
 def _level(level: int, batch: list[Job], wall: float, firsts: dict[str, float], gpu_mb: float | None) -> Level:

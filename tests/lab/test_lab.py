@@ -8,7 +8,7 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
-from rp_jupyter.lab import Level, measure, plot_png, recommend
+from rp_jupyter.lab import GpuMeter, Level, measure, plot_png, recommend
 
 
 def curve(points, failed_at=None, gpu=None):
@@ -45,6 +45,22 @@ def test_sync_handlers_get_one_and_a_reason():
     assert rec.value == 1 and "one job at a time" in rec.reason
     steps = recommend(curve([(1, 10), (2, 10)]), sync=True, generator=True)
     assert steps.value == 1 and "take turns at their yields" in steps.reason and "no throughput" in steps.reason
+
+
+def test_the_nvml_meter_keeps_the_peak_of_its_samples():
+    """Without torch on CUDA the lab samples NVML's used memory; here a synthetic reader stands in for
+    the GPU this machine does not have (the real NVML reader is used wherever a GPU is)."""
+    readings = iter([100.0, 900.0, 300.0] + [200.0] * 10_000)
+    with GpuMeter(every=0.001, nvml=(lambda: next(readings), 1000.0)) as meter:
+        time.sleep(0.05)
+    assert meter.total_mb == 1000.0 and meter.peak_mb == 900.0
+
+
+@pytest.mark.skipif(GpuMeter().total_mb is not None, reason="a GPU is here")
+def test_without_a_gpu_there_are_no_gpu_figures():
+    with GpuMeter() as meter:  # no torch with CUDA here, no NVML device
+        pass
+    assert meter.peak_mb is None and meter.total_mb is None
 
 
 def test_a_real_async_handler_scales_and_a_sync_one_does_not(runtime):
