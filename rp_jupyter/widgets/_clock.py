@@ -1,7 +1,10 @@
-"""The clock that decides when views redraw: one daemon thread, at most ``hz`` flushes a second.
+"""The clock that decides when views redraw: one daemon thread, at most ``hz`` flushes a second a
+view and ``budget`` messages a second in all.
 
 Views mark themselves dirty from the runtime's thread (cheap: an attribute and a set); the clock
-flushes dirty views on its own thread, so a fast stream never waits on the front end.
+flushes dirty views on its own thread, so a fast stream never waits on the front end. With many
+views streaming at once, each is flushed less often, so the browser never gets more than ``budget``
+updates a second whatever the number of views (a job's end is flushed at once).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ class Flushable(Protocol):
 
 
 class Clock:
-    """Flushes dirty views at most ``hz`` times a second; ``mark(view, urgent=True)`` flushes at once."""
+    """Flushes dirty views at most ``hz`` times a second, ``budget`` flushes a second in all;
+    ``mark(view, urgent=True)`` flushes at once."""
 
-    def __init__(self, hz: float = 20.0) -> None:
+    def __init__(self, hz: float = 20.0, budget: float = 30.0) -> None:
         self.period = 1.0 / hz
+        self.budget = budget
         self._dirty: set[Flushable] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -50,7 +55,8 @@ class Clock:
                     import logging
 
                     logging.getLogger("rp_jupyter").exception("job view flush failed")
-            self._urgent.wait(self.period)  # at most `hz` flushes a second, unless a job just ended
+            # at most `hz` flushes a second a view and `budget` in all, unless a job just ended
+            self._urgent.wait(max(self.period, len(views) / self.budget))
             self._urgent.clear()
 
 

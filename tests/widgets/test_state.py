@@ -64,3 +64,28 @@ def test_a_view_opened_after_the_job_ran_shows_the_jobs_own_timings(runtime):
     stats = JobView(job).stats
     assert 150 <= stats["ttfc_ms"] < 450, stats  # the job's first chunk came ~200 ms in, not ~900
     assert stats["chunks"] == 3 and 5 <= stats["chunks_per_s"] <= 30, stats  # 3 chunks over ~200 ms
+
+
+def test_many_views_streaming_at_once_share_one_update_budget():
+    import threading
+    import time
+
+    from rp_jupyter.widgets._clock import Clock
+
+    clock, flushes, lock = Clock(hz=20, budget=30), [], threading.Lock()
+
+    class View:
+        def flush(self) -> None:
+            with lock:
+                flushes.append(time.monotonic())
+
+    views = [View() for _ in range(12)]
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:  # twelve streams, each dirty all the time
+        for view in views:
+            clock.mark(view)
+        time.sleep(0.002)
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)  # let the last round end
+    sent = [t for t in flushes if t <= started + elapsed]
+    assert 12 <= len(sent) <= 30 * elapsed + 12, len(sent)  # ~30 a second in all (20 x 12 = 240 without the budget)
