@@ -59,11 +59,17 @@ class SdkBridge:
 
         def start(config: Any) -> None:
             """rp_jupyter: registers ``config["handler"]`` with the notebook's runtime."""
+            if not self.installed:  # a reference kept from before %unload_ext: the SDK's own
+                return _sdk_own(serverless, "start", start)(config)
             self._on_start(config)
 
         def progress_update(job: Any, progress: Any) -> None:
             """rp_jupyter: sends a progress update to the notebook's runtime."""
+            if not self.installed:  # a reference kept from before %unload_ext: the SDK's own
+                return _sdk_own(progress_module, "progress_update", progress_update)(job, progress)
             self._on_progress(job, progress)
+
+        progress_module = progress if progress is not None else serverless
 
         self._set(serverless, "start", start)
         self._set(serverless, "progress_update", progress_update)
@@ -76,6 +82,14 @@ class SdkBridge:
     def _set(self, module: ModuleType, attribute: str, value: Any) -> None:
         self._saved.append((module, attribute, getattr(module, attribute)))
         setattr(module, attribute, value)
+
+
+def _sdk_own(module: ModuleType, attribute: str, ours: Callable[..., Any]) -> Callable[..., Any]:
+    """The SDK's function, restored on ``module`` by :meth:`SdkBridge.uninstall`."""
+    function = getattr(module, attribute)
+    if function is ours:
+        raise RuntimeError(f"rp_jupyter: {module.__name__}.{attribute} was not restored")
+    return function
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):

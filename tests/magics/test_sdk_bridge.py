@@ -65,3 +65,16 @@ def test_unload_removes_every_magic(shell):
     registered = shell.ip.magics_manager.magics
     assert not [name for kind, name in names if name in registered[kind]]
     shell.run("%load_ext rp_jupyter")
+
+
+def test_a_reference_kept_past_unload_is_the_sdks_own_again(shell, monkeypatch):
+    kept = shell.run("from runpod.serverless import progress_update\nprogress_update")
+    shell.ip.run_line_magic("unload_ext", "rp_jupyter")
+    posted = threading.Event()
+    # the SDK posts progress to RunPod from a thread: that network call is all that is replaced here
+    monkeypatch.setattr(rp_progress, "_thread_target", lambda job, progress: posted.set())
+    kept({"id": "j1"}, "half way")
+    assert posted.wait(10)
+    assert session._runtime is None or not session._runtime.accepting  # no runtime started again
+    assert not session._bridge.installed
+    shell.ip.run_line_magic("load_ext", "rp_jupyter")  # the fixture unloads it
