@@ -11,6 +11,7 @@ yields its last), and no two steps run at once (each 0.2 s step starts after the
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _check(yields: list[tuple[float, str, int]], jobs: int, steps: int) -> None:
     firsts = {job: at for at, job, step in yields if step == 0}
     lasts = {job: at for at, job, step in yields if step == steps - 1}
     assert min(lasts.values()) > max(firsts.values()), "the jobs did not take turns: one ended before another began"
-    gaps = [b[0] - a[0] for a, b in zip(yields, yields[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(yields)]
     assert min(gaps) >= STEP * 0.9, f"two steps overlapped: {gaps}"  # each step sleeps 0.2 s on the one thread
 
 
