@@ -184,3 +184,17 @@ def test_hadolint_finds_no_problem_in_the_dockerfile(tmp_path: Path) -> None:
     dockerfile.write_text(build_export(cases.TOKENS, cells(cases.TOKENS_CELLS), cases.CPU_ENV).files["Dockerfile"])
     result = subprocess.run([str(hadolint), "-f", "json", str(dockerfile)], capture_output=True, text=True, timeout=60)
     assert json.loads(result.stdout) == [], result.stdout
+
+
+def test_the_base_image_follows_the_kernels_gpu_framework_and_cuda_major() -> None:
+    from rp_jupyter.exporter._docker import CUDA_IMAGES, PYTORCH_IMAGES, choose_base_image
+
+    cuda12 = dataclasses.replace(cases.CPU_ENV, cuda="12.8")
+    cuda13 = dataclasses.replace(cases.CPU_ENV, cuda="13.0")
+    assert choose_base_image(cuda12, {"torch"}, None).name == PYTORCH_IMAGES["12"][0]
+    assert choose_base_image(cuda12, {"jax"}, None).name == CUDA_IMAGES["12"]  # no torch: a CUDA base
+    assert choose_base_image(cuda13, {"cupy", "numpy"}, None).name == CUDA_IMAGES["13"]
+    assert choose_base_image(cases.CPU_ENV, {"torch"}, None).name == "python:3.11-slim"  # a CPU build
+    assert choose_base_image(cuda12, {"numpy"}, None).name == "python:3.11-slim"  # no GPU framework
+    with pytest.raises(ExportError, match="no pinned RunPod image is known for CUDA 11.8"):
+        choose_base_image(dataclasses.replace(cases.CPU_ENV, cuda="11.8"), {"tensorflow"}, None)
