@@ -127,3 +127,35 @@ def test_a_template_into_a_notebook_without_the_extension(lab, page):
     assert "rp_jupyter.get_runtime().get(" in cell_sources(page)[-1]
     screenshot(page, "labextension-template")
     assert json.loads(page.evaluate("() => JSON.stringify(window.jupyterapp.commands.hasCommand('rp-jupyter:run-handler'))"))
+
+
+def test_export_dialog_and_cancel_from_the_sidebar(lab, page):
+    sleepy = ("%%rp_handler sleepy\nimport asyncio\n\n\nasync def handler(job):\n"
+              "    await asyncio.sleep(job['input']['seconds'])\n    return 'woke'")
+    write(lab, "dialogs.ipynb", ["%load_ext rp_jupyter", sleepy, '%rp_run sleepy {"input": {"seconds": 0}} --sync',
+                                 '%rp_run sleepy {"input": {"seconds": 120}}'])
+    open_notebook(page, lab, "dialogs.ipynb")
+    command(page, "notebook:run-all-cells")
+    command(page, "rp-jupyter:open-sidebar")
+    sidebar = page.locator("#rp-jupyter-sidebar")
+
+    running = sidebar.locator('.rp-job[data-handler="sleepy"][data-status="IN_PROGRESS"]')
+    running.wait_for(timeout=T)
+    running.locator('[data-action="cancel"]').click()  # as RunPod's /cancel
+    sidebar.locator('.rp-job[data-handler="sleepy"][data-status="CANCELLED"]').wait_for(timeout=T)
+
+    sidebar.locator('.rp-handler[data-name="sleepy"] [data-action="export"]').click()
+    dialog = page.locator(".rp-export-dialog")
+    dialog.wait_for(timeout=T)
+    assert dialog.locator('select[name="handler"]').input_value() == "sleepy"
+    dialog.locator('input[name="out"]').fill("exported/sleepy-worker")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    result = page.locator('.rp-result pre[data-ok="true"]')
+    result.wait_for(timeout=T)
+    assert "handler.py" in result.inner_text()
+    screenshot(page, "labextension-export-result")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    exported = lab.root / "exported" / "sleepy-worker"
+    assert "asyncio.sleep(job['input']['seconds'])" in (exported / "handler.py").read_text()
+    assert (exported / "Dockerfile").exists() and (exported / "test_input.json").exists()
+    assert json.loads((exported / "test_input.json").read_text()) == {"input": {"seconds": 0}}  # the last success
