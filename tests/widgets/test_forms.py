@@ -41,3 +41,32 @@ def test_rp_ui_and_rp_jobs_in_a_kernel(kernel):
     assert seen["output"] == "'first'" and seen["rows"] == "['COMPLETED', 'COMPLETED']"
     failed = kernel.reply(kernel.send("%rp_ui nope", stop_on_error=False))
     assert failed["status"] == "error" and "no handler named 'nope'" in failed["evalue"]
+
+
+def _displays(messages):
+    return [m["content"]["data"].get("text/plain", "") for m in messages
+            if m["msg_type"] in ("display_data", "update_display_data")]
+
+
+def test_form_prefill_cancel_and_reopen_and_a_jobs_row_click(kernel, tmp_path):
+    kernel.execute(f"import os\nos.chdir({str(tmp_path)!r})\n%load_ext rp_jupyter")
+    (tmp_path / "test_input.json").write_text('{"input": 0.01}')
+    kernel.execute('%%rp_handler slow\nimport time\ndef handler(job):\n    time.sleep(job["input"])\n'
+                   '    return job["input"]\n')
+    seen = kernel.execute("form = %rp_ui slow", editor="form.editor.value")
+    assert "0.01" in seen["editor"]  # no job yet: ./test_input.json
+
+    kernel.execute('form.editor.value = \'{"input": 2}\'\nform.run_button.click()\nform.cancel_button.click()')
+    seen = kernel.execute("form.current.wait(10)", status="form.current.status.value")
+    assert seen["status"] == "'CANCELLED'"  # the form's Cancel button
+
+    first = kernel.execute('first = %rp_run slow {"input": 0.01} --sync', id="first['id']")["id"].strip("'")
+    opened = kernel.iopub(kernel.send(f"form.flush()\nform.history.value = {first!r}"))
+    assert any(first in text for text in _displays(opened)), _displays(opened)  # reopened from the history
+
+    table = kernel.execute("panel = %rp_jobs", comm="panel.table.model_id")["comm"].strip("'")
+    click = kernel.client.session.msg("comm_msg", {"comm_id": table, "data": {"method": "custom",
+                                                                              "content": {"id": first}}})
+    kernel.client.shell_channel.send(click)  # what the browser sends when a row is clicked
+    shown = kernel.iopub_until(lambda m: any(first in text for text in _displays([m])), timeout=20)
+    assert shown
