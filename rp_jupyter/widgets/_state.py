@@ -31,6 +31,7 @@ class StreamState:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self._ends_with_newline = True
+        self._mid_word = False
 
     def saw_chunks(self) -> None:
         """Called on a chunk event: only the time of the first one is taken there."""
@@ -49,6 +50,10 @@ class StreamState:
         self.chunks += len(new)
         self.chars += len(delta)
         self.tokens += self._count_tokens(delta)
+        if self._count_tokens is _count_tokens and delta:  # a word split across two deltas is one token
+            if self._mid_word and not delta[0].isspace():
+                self.tokens -= 1
+            self._mid_word = not delta[-1].isspace()
         self.last_at = time.perf_counter()
         if self.first_at is None:
             self.first_at = self.last_at

@@ -13,7 +13,7 @@ def test_deltas_cover_the_stream_exactly_once():
     chunks.append("!")
     assert state.full_text() == "Hello world!"  # a summary does not consume the next delta
     assert state.take_delta() == "!" and state.take_delta() == ""
-    assert state.sent_text == "Hello world!" and state.chunks == 3 and state.tokens == 3
+    assert state.sent_text == "Hello world!" and state.chunks == 3 and state.tokens == 2  # "world!" is one word
 
 
 def test_other_chunks_become_json_lines():
@@ -89,3 +89,14 @@ def test_many_views_streaming_at_once_share_one_update_budget():
     time.sleep(0.5)  # let the last round end
     sent = [t for t in flushes if t <= started + elapsed]
     assert 12 <= len(sent) <= 30 * elapsed + 12, len(sent)  # ~30 a second in all (20 x 12 = 240 without the budget)
+
+
+def test_a_word_split_across_two_updates_counts_once():
+    from rp_jupyter.widgets._state import StreamState
+
+    chunks: list[str] = []
+    state = StreamState(chunks)
+    for piece in ["hel", "lo wor", "ld ", "again"]:  # each piece is one update (a flush)
+        chunks.append(piece)
+        state.take_delta()
+    assert state.tokens == 3  # hello, world, again
