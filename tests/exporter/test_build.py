@@ -196,5 +196,5 @@ def test_the_base_image_follows_the_kernels_gpu_framework_and_cuda_major() -> No
     assert choose_base_image(cuda13, {"cupy", "numpy"}, None).name == CUDA_IMAGES["13"]
     assert choose_base_image(cases.CPU_ENV, {"torch"}, None).name == "python:3.11-slim"  # a CPU build
     assert choose_base_image(cuda12, {"numpy"}, None).name == "python:3.11-slim"  # no GPU framework
-    with pytest.raises(ExportError, match="no pinned RunPod image is known for CUDA 11.8"):
+    with pytest.raises(ExportError, match=r"no pinned RunPod image is known for CUDA 11\.8"):
         choose_base_image(dataclasses.replace(cases.CPU_ENV, cuda="11.8"), {"tensorflow"}, None)
