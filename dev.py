@@ -95,7 +95,9 @@ def node_major(env: dict[str, str]) -> int | None:
 
 def ensure_node() -> None:
     """Building labextension/ (jlpm) needs node >= 18: the system's, or Node.js from PyPI (its `node`
-    command) into .venv."""
+    command) into .venv. Not needed when the extension is built already (the build is skipped then)."""
+    if BUILT_EXTENSION.exists():
+        return
     major = node_major(venv_env())
     if major is not None and major >= NODE_MIN:
         return

@@ -8,8 +8,10 @@ curves, :func:`plot_png` draws them. ``%rp_bench`` is the magic over this module
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
 import statistics
 import sys
 import threading
@@ -101,7 +103,12 @@ def _nvml() -> tuple[Callable[[], float], float] | None:
         import pynvml
 
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        # NVML numbers GPUs physically and ignores CUDA_VISIBLE_DEVICES: measure the kernel's first visible one
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+        if visible.startswith(("GPU-", "MIG-")):
+            handle = pynvml.nvmlDeviceGetHandleByUUID(visible)
+        else:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(int(visible) if visible.isdigit() else 0)
         total = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20
     except Exception:  # no nvidia-ml-py, no driver, no device: no GPU figures
         return None
@@ -142,7 +149,10 @@ class GpuMeter:
     def _sample(self) -> None:
         assert self._read is not None
         while not self._stop.wait(self._every):
-            self.peak_mb = max(self.peak_mb or 0.0, self._read())
+            try:
+                self.peak_mb = max(self.peak_mb or 0.0, self._read())
+            except Exception:  # the driver went away mid-level: keep the peak seen so far
+                return
 
     def __exit__(self, *exc: object) -> None:
         if self._cuda is not None:
@@ -151,7 +161,8 @@ class GpuMeter:
             self._stop.set()
             self._thread.join()
             assert self._read is not None
-            self.peak_mb = max(self.peak_mb or 0.0, self._read())
+            with contextlib.suppress(Exception):
+                self.peak_mb = max(self.peak_mb or 0.0, self._read())
 
 
 def gpu_total_mb() -> float | None:

@@ -61,13 +61,14 @@ def parse_cells(cells: list[Cell]) -> list[Statement]:
     """Every top-level statement of every cell that parses (a cell that does not never ran)."""
     trees = [_parse(cell.source) for cell in cells]
     ours = _rp_jupyter_names(trees)
+    own_display = _defines(trees, "display")
     statements: list[Statement] = []
     for index, (cell, tree) in enumerate(zip(cells, trees, strict=True)):
         if tree is None:
             continue
         lines = cell.source.splitlines()
         for node in tree.body:
-            statements.append(_statement(len(statements), index, cell.label, node, lines, ours))
+            statements.append(_statement(len(statements), index, cell.label, node, lines, ours, own_display))
     return statements
 
 
@@ -91,9 +92,9 @@ def _rp_jupyter_names(trees: list[ast.Module | None]) -> set[str]:
 
 
 def _statement(
-    position: int, cell: int, label: str, node: ast.stmt, lines: list[str], ours: set[str]
+    position: int, cell: int, label: str, node: ast.stmt, lines: list[str], ours: set[str], own_display: bool
 ) -> Statement:
-    first, last, text = _text(node, lines, ours)
+    first, last, text = _text(node, lines, ours, own_display)
     statement = Statement(position, cell, label, node, text, first, last, set(), set(), set(), set())
     if _uses_ipython(node):
         statement.problem = "IPython syntax (a magic or a ! command)"
@@ -108,7 +109,7 @@ def _statement(
     return statement
 
 
-def _text(node: ast.stmt, lines: list[str], ours: set[str]) -> tuple[int, int, str]:
+def _text(node: ast.stmt, lines: list[str], ours: set[str], own_display: bool = False) -> tuple[int, int, str]:
     """The statement's source lines, with comments right above it, without rp_jupyter decorators."""
     decorators = getattr(node, "decorator_list", [])
     first = min([node.lineno, *(d.lineno for d in decorators)])
@@ -116,7 +117,7 @@ def _text(node: ast.stmt, lines: list[str], ours: set[str]) -> tuple[int, int, s
     while first > 1 and lines[first - 2].lstrip().startswith("#"):
         first -= 1
     dropped = {n for d in decorators if _root(d) in ours for n in range(d.lineno, (d.end_lineno or d.lineno) + 1)}
-    replaced = _displays(node, lines)
+    replaced = {} if own_display else _displays(node, lines)
     kept = [replaced.get(n, lines[n - 1]) for n in range(first, last + 1) if n not in dropped]
     return first, last, "\n".join(line for line in kept if line is not None)
 
@@ -131,12 +132,29 @@ def _displays(node: ast.stmt, lines: list[str]) -> dict[int, str | None]:
                                  and isinstance(inner.value.func, ast.Name) and inner.value.func.id == "display"):
             continue
         start, end = inner.lineno, inner.end_lineno or inner.lineno
-        head, tail = lines[start - 1], lines[end - 1]
-        if head[: inner.col_offset].strip() or tail[inner.end_col_offset or 0 :].strip().split("#")[0].strip():
+        indent = lines[start - 1].encode()[: inner.col_offset].decode()  # ast's columns count UTF-8 bytes
+        after = lines[end - 1].encode()[inner.end_col_offset or 0 :].decode()
+        if indent.strip() or after.split("#")[0].strip():
             continue
-        replaced[start] = head[: inner.col_offset] + "pass  # display(...) left out by rp_jupyter: IPython only"
+        replaced[start] = indent + "pass  # display(...) left out by rp_jupyter: IPython only"
         replaced.update(dict.fromkeys(range(start + 1, end + 1)))
     return replaced
+
+
+def _defines(trees: list[ast.Module | None], name: str) -> bool:
+    """Whether some cell binds ``name`` at top level (a def, a class, an assignment, an import)."""
+    for tree in trees:
+        for node in tree.body if tree else []:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                return True
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                    (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
+                return True
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+                    isinstance(t, ast.Name) and t.id == name
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+                return True
+    return False
 
 
 def _root(node: ast.expr) -> str | None:

@@ -106,7 +106,7 @@ def requirements(
     for key in sorted(k for k in wanted if k not in JUPYTER_STACK):
         line, note = _pin(key, wanted[key], env, torch_in_image)
         lines += [f"# {note}"] if note else []
-        lines += [line] if line else []
+        lines += [part for part in (line or "").split("\n") if part and part not in lines]  # one index line each
     if unknown:
         lines.append(f"# not provided by any installed distribution (copy them next to handler.py): {', '.join(unknown)}")
     return Requirements("\n".join(lines) + "\n", tuple(unknown))
@@ -118,13 +118,13 @@ def _pin(key: str, name: str, env: Environment, torch_in_image: str | None) -> t
     version = env.version(key)
     if version is None:
         return f"{published}{extras}", f"{published}: not installed in the kernel, so not pinned"
-    if key != "torch":
-        return f"{published}{extras}=={version}", None
     public = version.split("+")[0]
-    if torch_in_image is not None and public.startswith(torch_in_image + "."):
+    if key == "torch" and torch_in_image is not None and public.startswith(torch_in_image + "."):
         return None, f"torch=={public} comes with the base image (the kernel runs {version})"
-    if "+" in version:  # a build from PyTorch's own index (+cu128, +cpu, +rocm6.3): install from there
+    if "+" in version:  # a build from PyTorch's own index (torch, torchvision, torchaudio: +cu128, +cpu)
         build = version.split("+", 1)[1]
-        return (f"--extra-index-url {TORCH_INDEX}/{build}\ntorch=={version}",
-                f"the kernel's torch is the {build} build, from PyTorch's index")
-    return f"torch=={version}", f"the kernel's torch is PyPI's build{f' (CUDA {env.cuda})' if env.cuda else ''}"
+        return (f"--extra-index-url {TORCH_INDEX}/{build}\n{published}{extras}=={version}",
+                f"the kernel's {published} is the {build} build, from PyTorch's index")
+    if key == "torch":
+        return f"torch=={version}", f"the kernel's torch is PyPI's build{f' (CUDA {env.cuda})' if env.cuda else ''}"
+    return f"{published}{extras}=={version}", None

@@ -43,6 +43,10 @@ _CHUNK_LOST = (
 )
 
 
+_Call = tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], bool]
+"""(future, function, arguments, a cleanup that shutdown keeps)"""
+
+
 class _WorkerThread(concurrent.futures.Executor):
     """One daemon thread running a handler's sync calls in order.
 
@@ -52,20 +56,24 @@ class _WorkerThread(concurrent.futures.Executor):
     """
 
     def __init__(self, name: str) -> None:
-        self._calls: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
-        self._calls = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._busy = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._calls.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args))
+        self._calls.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args, False))
         return future
+
+    def cleanup(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the thread after what is queued; never cancelled by :meth:`shutdown` (a
+        generator's ``finally`` must run on its own thread, not be left to the garbage collector)."""
+        self._calls.put((concurrent.futures.Future(), fn, (), True))
 
     def _work(self) -> None:
         while (call := self._calls.get()) is not None:
-            future, fn, args = call
+            future, fn, args, _ = call
             if not future.set_running_or_notify_cancel():
                 continue
             self._busy = True
@@ -79,9 +87,15 @@ class _WorkerThread(concurrent.futures.Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
+            kept = []
             with contextlib.suppress(queue.Empty):
                 while (call := self._calls.get_nowait()) is not None:
-                    call[0].cancel()
+                    if call[3]:
+                        kept.append(call)
+                    else:
+                        call[0].cancel()
+            for call in kept:
+                self._calls.put(call)
         self._calls.put(None)
         if wait or not self._busy:  # an idle thread ends at once; a busy one is abandoned
             self._thread.join(None if wait else 1.0)
@@ -455,7 +469,7 @@ class Runtime:
             finally:
                 pipe.flush()
                 if not drain.finished:  # cancelled while waiting for a turn: close it on its thread
-                    endpoint.executor.submit(drain.close)
+                    endpoint.executor.cleanup(drain.close)
         if spec.kind is HandlerKind.ASYNC:
             return await call_async(spec.fn, job.job)
         outcome = await self._on_worker_thread(endpoint, call_sync, spec.fn, job.job)

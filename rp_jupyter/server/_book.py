@@ -119,7 +119,8 @@ class JobBook:
 
     def health(self, endpoint: str) -> dict[str, Any]:
         """RunPod's ``/health`` body: finished counts since the server started, live queue and workers."""
-        live = collections.Counter(job.status for job in self._runtime.jobs if job.handler == endpoint)
+        live = collections.Counter(job.status for job in self._runtime.jobs  # this worker's jobs only
+                                   if job.handler == endpoint and job._runtime is self._runtime)
         counts = self._counts[endpoint]
         running = live[JobStatus.IN_PROGRESS]
         return {

@@ -130,8 +130,9 @@ def curl_snippet(handler: str, request: Any, base_url: str = "http://127.0.0.1:8
 
 def python_snippet(handler: str, request: Any, endpoint_url: str | None = None) -> str:
     """The same request from Python: in this kernel, or against an endpoint with the official client.
-    A remote job's (``endpoint_url``): against that endpoint."""
-    body = json.dumps(request, ensure_ascii=False)
+    A remote job's (``endpoint_url``): against that endpoint. The request as a Python literal
+    (``True``/``None``, not JSON's ``true``/``null``)."""
+    body = repr(request)
     if endpoint_url is not None:
         return (
             "import rp_jupyter\n"

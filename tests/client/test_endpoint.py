@@ -193,6 +193,15 @@ def test_remote_jobs_do_not_count_in_the_local_servers_health(remote, runtime):
         assert job.wait(T).status is JobStatus.COMPLETED
         health = httpx.get(f"{local.url}/v2/tokens/health").json()
         assert health["jobs"]["completed"] == 0  # that job ran on the other worker
+        gate = threading.Event()
+        there.register(lambda job: gate.wait(T) and "late", "waits")
+        runtime.register(lambda job: "here", "waits")
+        waiting = Endpoint(f"{base}/waits", api_key="secret", runtime=runtime, poll_interval=0.02).run(
+            {"input": {}}, label="waits")
+        live = httpx.get(f"{local.url}/v2/waits/health").json()["jobs"]
+        assert live["inProgress"] == live["inQueue"] == 0  # nor live ones
+        gate.set()
+        assert waiting.wait(T).output == "late"
     finally:
         local.stop()
 

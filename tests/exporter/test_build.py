@@ -76,6 +76,16 @@ def test_display_calls_inside_functions_become_pass() -> None:
     assert namespace["handler"]({"input": [1, 2]}) == 1
 
 
+def test_the_notebooks_own_display_is_kept_and_columns_are_read_as_utf8() -> None:
+    own = ["import runpod", "LOG = []\ndef display(message):\n    LOG.append(message)",
+           "def handler(job):\n    display(job)\n    return LOG"]
+    text = handler_py(own)
+    assert "    display(job)" in text and "def display(message)" in text  # not IPython's: exported as it is
+    accents = ["import runpod", 'def handler(job):\n    display("éééééé"); y = 1\n    return y']
+    with pytest.raises(ExportError, match=r"display \(used in In\[2\]\)"):  # shares its line: not rewritten
+        handler_py(accents)
+
+
 def test_display_sharing_a_line_is_reported_not_exported() -> None:
     raw = ["import runpod", "def handler(job):\n    x = 1; display(x)\n    return x"]
     with pytest.raises(ExportError, match=r"display \(used in In\[2\]\)"):
@@ -198,3 +208,18 @@ def test_the_base_image_follows_the_kernels_gpu_framework_and_cuda_major() -> No
     assert choose_base_image(cuda12, {"numpy"}, None).name == "python:3.11-slim"  # no GPU framework
     with pytest.raises(ExportError, match=r"no pinned RunPod image is known for CUDA 11\.8"):
         choose_base_image(dataclasses.replace(cases.CPU_ENV, cuda="11.8"), {"tensorflow"}, None)
+
+
+def test_every_build_from_pytorchs_index_gets_the_index_line_once_even_when_torch_is_in_the_image() -> None:
+    env = dataclasses.replace(
+        cases.GPU_ENV,
+        modules={**cases.GPU_ENV.modules, "torchvision": ("torchvision",), "torchaudio": ("torchaudio",)},
+        versions={**cases.GPU_ENV.versions, "torchvision": ("torchvision", "0.23.0+cu128"),
+                  "torchaudio": ("torchaudio", "2.8.0+cu128")},
+    )
+    raw = ["import torch, torchvision, torchaudio", "def handler(job):\n    return torchvision.__version__"]
+    lines = build_export(SYNC, cells(raw), env).files["requirements.txt"].splitlines()
+    assert not any(line.startswith("torch==") for line in lines)  # the runpod/pytorch image brings torch 2.8
+    assert "torchvision==0.23.0+cu128" in lines and "torchaudio==2.8.0+cu128" in lines
+    index = "--extra-index-url https://download.pytorch.org/whl/cu128"
+    assert lines.count(index) == 1 and lines.index(index) < lines.index("torchaudio==2.8.0+cu128")

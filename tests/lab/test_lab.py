@@ -56,6 +56,17 @@ def test_the_nvml_meter_keeps_the_peak_of_its_samples():
     assert meter.total_mb == 1000.0 and meter.peak_mb == 900.0
 
 
+def test_a_failing_nvml_read_keeps_the_peak_seen_so_far():
+    readings = iter([100.0, 700.0])
+
+    def read() -> float:
+        return next(readings)  # then StopIteration: the driver went away
+
+    with GpuMeter(every=0.001, nvml=(read, 1000.0)) as meter:
+        time.sleep(0.05)
+    assert meter.peak_mb == 700.0
+
+
 @pytest.mark.skipif(GpuMeter().total_mb is not None, reason="a GPU is here")
 def test_without_a_gpu_there_are_no_gpu_figures():
     with GpuMeter() as meter:  # no torch with CUDA here, no NVML device

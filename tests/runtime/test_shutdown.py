@@ -90,3 +90,35 @@ def test_cancel_and_progress_after_shutdown_are_harmless() -> None:
     assert job.cancel() is job
     assert runtime.progress(job.id, 1) is False
     assert job.status is JobStatus.COMPLETED
+
+
+def test_shutdown_closes_suspended_sync_generators_on_their_own_thread(runtime: Runtime) -> None:
+    where: list[tuple[bool, str]] = []
+    stepping = threading.Event()
+
+    def handler(job: dict[str, Any]) -> Any:
+        try:
+            for i in range(1000):
+                if job["input"]["slow"]:
+                    stepping.set()
+                    time.sleep(0.3)
+                yield i
+        finally:  # a model's cleanup: must not run beside another job's step, on another thread
+            where.append((job["input"]["slow"], threading.current_thread().name))
+
+    runtime.register(handler, "gen2", concurrency_modifier=lambda current: 2)
+    runtime.submit("gen2", {"input": {"slow": True}})
+    fast = runtime.submit("gen2", {"input": {"slow": False}})
+    deadline = time.monotonic() + 10
+    while not fast.stream:  # both generators have started; they take turns, the slow one mostly stepping
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stepping.clear()
+    assert stepping.wait(10)  # the slow job is in a step: the fast one is suspended, its turn queued
+    runtime.shutdown(timeout=0.1)
+    deadline = time.monotonic() + 10
+    while len(where) < 2:
+        assert time.monotonic() < deadline, where
+        time.sleep(0.01)
+    assert sorted(slow for slow, _ in where) == [False, True]
+    assert all(name.startswith("rp-handler-gen2") for _, name in where), where

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -87,7 +88,12 @@ def test_no_error_is_none():
 def test_snippets_carry_the_same_request():
     request = {"input": {"prompt": "it's"}}
     assert "/echo/run" in curl_snippet("echo", request) and "it'\"'\"'s" in curl_snippet("echo", request)
-    assert "rp_jupyter.run('echo', {\"input\": {\"prompt\": \"it's\"}})" in python_snippet("echo", request)
+    assert """rp_jupyter.run('echo', {'input': {'prompt': "it's"}})""" in python_snippet("echo", request)
+    literal = {"input": {"flag": True, "none": None, "n": 1.5, "list": [False]}}
+    for snippet in (python_snippet("echo", literal), python_snippet("echo", literal, "http://h/v2/echo")):
+        call = next(line for line in snippet.splitlines() if ".run(" in line)
+        expression = ast.parse(call.split(" = ", 1)[1], mode="eval").body  # valid Python, JSON's true would not be
+        assert isinstance(expression, ast.Call) and ast.literal_eval(expression.args[-1]) == literal
 
 
 def test_summaries_without_a_front_end():
