@@ -159,3 +159,37 @@ def test_export_dialog_and_cancel_from_the_sidebar(lab, page):
     assert "asyncio.sleep(job['input']['seconds'])" in (exported / "handler.py").read_text()
     assert (exported / "Dockerfile").exists() and (exported / "test_input.json").exists()
     assert json.loads((exported / "test_input.json").read_text()) == {"input": {"seconds": 0}}  # the last success
+
+
+def _activate(page, path):
+    page.evaluate("""(path) => { const shell = window.jupyterapp.shell;
+                                 for (const w of shell.widgets('main')) {
+                                   if (w.context && w.context.path === path) { shell.activateById(w.id); } } }""", path)
+
+
+def _kernel_idle(page):
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return k && k.status === 'idle'; }""", timeout=T)
+
+
+def test_the_sidebar_follows_the_active_notebooks_kernel(lab, page):
+    write(lab, "alpha.ipynb", ["%load_ext rp_jupyter", "%%rp_handler alpha\ndef handler(job):\n    return 'a'"])
+    write(lab, "beta.ipynb", ["%load_ext rp_jupyter", "%%rp_handler beta\ndef handler(job):\n    return 'b'"])
+    open_notebook(page, lab, "alpha.ipynb")
+    command(page, "notebook:run-all-cells")
+    command(page, "rp-jupyter:open-sidebar")
+    sidebar = page.locator("#rp-jupyter-sidebar")
+    sidebar.locator('.rp-handler[data-name="alpha"]').wait_for(timeout=T)
+
+    command(page, "docmanager:open", {"path": "beta.ipynb"})
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.path === 'beta.ipynb'", timeout=T)
+    _kernel_idle(page)
+    command(page, "notebook:run-all-cells")
+    sidebar.locator('.rp-handler[data-name="beta"]').wait_for(timeout=T)
+    assert sidebar.locator('.rp-handler[data-name="alpha"]').count() == 0  # another kernel, another runtime
+
+    _activate(page, "alpha.ipynb")
+    sidebar.locator('.rp-handler[data-name="alpha"]').wait_for(timeout=T)
+    assert sidebar.locator('.rp-handler[data-name="beta"]').count() == 0
