@@ -2,8 +2,8 @@
 
 State → pure render → throttled flush (STYLE habit 7): runtime events update a small state on the
 runtime's thread; the clock flushes at most 20 times a second, sending only what is new (a text
-delta with a sequence number; the front end asks for a snapshot if it missed one). At the end the
-whole text is sent once, and the cell's output is replaced by the finished view as static HTML, which
+delta with a sequence number; the front end asks for a snapshot if it missed one). The text is never
+sent again: at the end the cell's output is replaced by the finished view as static HTML, which
 every front end shows, with or without a kernel.
 """
 
@@ -47,7 +47,6 @@ class JobView(anywidget.AnyWidget):
     progress = traitlets.Any(None).tag(sync=True)
     stats = traitlets.Dict().tag(sync=True)
     delta = traitlets.Dict({"seq": 0, "text": ""}).tag(sync=True)
-    final_text = traitlets.Unicode(allow_none=True, default_value=None).tag(sync=True)
     result = traitlets.Dict().tag(sync=True)
     snippets = traitlets.Dict().tag(sync=True)
 
@@ -97,7 +96,6 @@ class JobView(anywidget.AnyWidget):
                 self._seq += 1
             seq = self._seq
             stats = self._stream.rates(self.job._t_start, self.job._t_first_chunk, self.job._t_last_chunk)
-            text = self._stream.sent_text if final else None
         state = job_state(self.job)
         with self.hold_sync():
             self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
@@ -106,7 +104,6 @@ class JobView(anywidget.AnyWidget):
             if delta:
                 self.delta = {"seq": seq, "text": delta}
             if final:
-                self.final_text = text
                 self.result = _result(state)
         self.flushes += 1
 

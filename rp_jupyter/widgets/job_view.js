@@ -122,14 +122,6 @@ function render({ model, el: root }) {
     stats.textContent = parts.join(" · ");
   }
 
-  function onFinal() {
-    const text = model.get("final_text");
-    if (text !== null && text !== undefined) {
-      setText(text);
-      seq = model.get("delta").seq;
-    }
-  }
-
   function onResult() {
     const r = model.get("result");
     result.textContent = "";
@@ -179,7 +171,6 @@ function render({ model, el: root }) {
   model.on("change:header", onHeader);
   model.on("change:progress", onProgress);
   model.on("change:stats", onStats);
-  model.on("change:final_text", onFinal);
   model.on("change:result", onResult);
   model.on("change:snippets", onSnippets);
 
@@ -188,8 +179,7 @@ function render({ model, el: root }) {
   onStats();
   onSnippets();
   onResult();
-  if (model.get("final_text") !== null && model.get("final_text") !== undefined) onFinal();
-  else if (model.get("delta").seq > 0) model.send({ type: "snapshot" });
+  if (model.get("delta").seq > 0) onDelta();  // the first delta is appended; a later one asks for a snapshot
 
   return () => tick && clearInterval(tick);
 }
