@@ -58,6 +58,7 @@ class JobView(anywidget.AnyWidget):
         self._marked = False
         self._lock = threading.Lock()
         self._finished = False
+        self._finish_lock = threading.Lock()  # the end is rendered once, and summaries leave in order
         self._display_handle: Any = None
         self._seq = 0
         remote = getattr(job._runtime, "endpoint_url", None)  # a deployed endpoint's job: the same request there
@@ -81,13 +82,24 @@ class JobView(anywidget.AnyWidget):
         self._marked = False
         if self._finished:
             return
-        done = self.job.done
-        self._render_all(final=done)
-        if done:
-            self._finished = True
-            self._unsubscribe()
+        if self.job.done:
+            self._finish()
+        else:
+            self._render_all(final=False)
+
+    def _finish(self) -> None:
+        """Render the final state once, then leave the static summary — from whichever thread sees the
+        end first (the clock's flush, or ``show()`` of a job that ended before its first flush).
+
+        One lock for both: a summary is only ever built from the final render, and two threads'
+        summaries cannot cross on the wire (a stale one sent last would stay in the notebook)."""
+        with self._finish_lock:
+            if not self._finished:
+                self._render_all(final=True)
+                self._finished = True
+                self._unsubscribe()
+                _recently_finished.append(self)
             self._leave_summary()
-            _recently_finished.append(self)
 
     def _render_all(self, final: bool) -> None:
         with self._lock:
@@ -136,7 +148,7 @@ class JobView(anywidget.AnyWidget):
         bundle = {**self._repr_mimebundle_(), **self.summary()}
         self._display_handle = display(bundle, raw=True, display_id=True)
         if self.job.done:
-            self._leave_summary()
+            self._finish()
 
     def final_bundle(self) -> dict[str, str]:
         """A finished job's output: the view as it ended, as static HTML (and text), no widget.
@@ -150,6 +162,7 @@ class JobView(anywidget.AnyWidget):
         return {**self.summary(), "text/html": final_view_html(view)}
 
     def _leave_summary(self) -> None:
+        """Replace the widget by the finished view (call with ``_finish_lock`` held, after the final render)."""
         if self._display_handle is not None:
             self._display_handle.update(self.final_bundle(), raw=True)
 
@@ -184,7 +197,7 @@ def resync_finished_views() -> None:
         view = _recently_finished.pop()
         if view.comm is not None:
             view.send_state()
-        view._leave_summary()
+        view._finish()
 
 
 def _header(state: dict[str, Any]) -> dict[str, Any]:

@@ -111,12 +111,17 @@ def test_a_saved_notebook_reopened_with_a_new_kernel_still_shows_the_finished_vi
     first.goto(lab.notebook_url("saved.ipynb"))
     first.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     _run_all_when_idle(first)
-    first.wait_for_function(
-        """() => { const v = document.querySelectorAll('.rpj-view');
-                   return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
-                          && v[1].querySelector('.rpj-status').textContent === 'FAILED'; }""",
-        timeout=60_000,
-    )
+    try:
+        first.wait_for_function(
+            """() => { const v = document.querySelectorAll('.rpj-view');
+                       return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
+                              && v[1].querySelector('.rpj-status').textContent === 'FAILED'; }""",
+            timeout=60_000,
+        )
+    except Exception as error:  # say what the page shows instead
+        shown = first.evaluate("""() => [...document.querySelectorAll('.rpj-view')].map(
+            v => [v.className, (v.querySelector('.rpj-status') || {}).textContent])""")
+        raise AssertionError(f"the views did not both finish: {shown}") from error
     first.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     saved = lab.root / "saved.ipynb"
     deadline = time.monotonic() + 30
