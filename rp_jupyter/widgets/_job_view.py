@@ -2,7 +2,8 @@
 
 State → pure render → throttled flush (STYLE habit 7): runtime events update a small state on the
 runtime's thread; the clock flushes at most 20 times a second, sending only what is new (a text
-delta with a sequence number; the front end asks for a snapshot if it missed one). The text is never
+delta with a sequence number, its text as a UTF-8 binary buffer; the front end asks for a snapshot if
+it missed one). The text is never
 sent again: at the end the cell's output is replaced by the finished view as static HTML, which
 every front end shows, with or without a kernel.
 """
@@ -113,8 +114,8 @@ class JobView(anywidget.AnyWidget):
             self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
             self.progress = progress_state(self.job)
             self.stats = stats
-            if delta:
-                self.delta = {"seq": seq, "text": delta}
+            if delta:  # UTF-8 in a binary buffer: no JSON encoding or message signing of the text
+                self.delta = {"seq": seq, "text": delta.encode("utf-8", "surrogatepass")}
             if final:
                 self.result = _result(state)
         self.flushes += 1

@@ -66,6 +66,9 @@ function render({ model, el: root }) {
 
   let seq = 0;
   let tick = null;
+  const utf8 = new TextDecoder();
+  // a delta's text arrives as a binary buffer (DataView) of UTF-8; a string is taken as it is
+  const textOf = (value) => (typeof value === "string" ? value : utf8.decode(value));
 
   function setText(text) {
     streamText.data = text;
@@ -76,7 +79,7 @@ function render({ model, el: root }) {
     const delta = model.get("delta");
     if (!delta || delta.seq === seq) return;
     if (delta.seq === seq + 1) {
-      streamText.appendData(delta.text);
+      streamText.appendData(textOf(delta.text));
       seq = delta.seq;
       stream.scrollTop = stream.scrollHeight;
     } else {

@@ -52,13 +52,26 @@ def test_a_100k_chunk_stream_sends_a_bounded_number_of_messages(kernel):
     messages = kernel.iopub_until(_final)  # whichever cell a flush from the view's thread is attributed to
     seen = kernel.execute("job.wait(60)", seconds="job.elapsed", text="len(''.join(job.stream))")
     comm_id = messages[-1]["content"]["comm_id"]
-    updates = [m["content"]["data"]["state"] for m in messages
-               if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id]
+    updates = [_state(m) for m in messages if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id]
     budget = 30 * float(seen["seconds"]) + 5  # ~30 updates a second of run time, plus opening and closing
     assert len(updates) <= budget, (len(updates), seen)
     assert updates[-1]["header"]["status"] == "COMPLETED" and "final_text" not in updates[-1]
     deltas = [update["delta"] for update in updates if "delta" in update]
     assert [delta["seq"] for delta in deltas] == list(range(1, len(deltas) + 1))  # numbered, none missing
+    assert all(isinstance(delta["text"], bytes) for delta in deltas)  # binary buffers: no JSON of the text
     expected = "".join(f"t{i} " for i in range(100000))
     # appended in order, the deltas are the stream exactly: what the browser shows
-    assert "".join(delta["text"] for delta in deltas) == expected and len(expected) == int(seen["text"])
+    text = b"".join(delta["text"] for delta in deltas).decode()
+    assert text == expected and len(expected) == int(seen["text"])
+
+
+def _state(message):
+    """A widget update's state with its binary buffers put back where ``buffer_paths`` says."""
+    data = message["content"]["data"]
+    state = data["state"]
+    for path, buffer in zip(data.get("buffer_paths", []), message["buffers"], strict=True):
+        target = state
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = bytes(buffer)
+    return state
