@@ -76,10 +76,15 @@ def test_sync_handlers_never_overlap_even_with_concurrency(runtime: Runtime) -> 
 def test_sync_generator_jobs_interleave_at_their_yields_one_step_at_a_time(runtime: Runtime, events, gate) -> None:
     """RunPod's worker awaits each chunk's post, so running jobs of a sync generator take turns at
     their yields (rp_job.handle_job); a step itself blocks the worker, so two never run at once."""
-    release = gate()
+    release, both_running = gate(), gate()
     active, most = [0], [0]
 
     def handler(job: dict[str, Any]) -> Any:
+        if job["input"]["blocks"]:
+            # Both jobs are IN_PROGRESS before the first one's first step ends: else it is alone, and
+            # a job alone streams on without giving its turn up (RunPod's worker would not have
+            # fetched the second job yet either).
+            both_running.wait()
         for word in ("first", "second"):
             active[0] += 1
             most[0] = max(most[0], active[0])
@@ -91,6 +96,8 @@ def test_sync_generator_jobs_interleave_at_their_yields_one_step_at_a_time(runti
     runtime.register(handler, "gen3", concurrency_modifier=lambda current: 3)
     first = runtime.submit("gen3", {"input": {"blocks": True}})
     second = runtime.submit("gen3", {"input": {"blocks": False}})
+    events.wait_for("started", second.id)
+    both_running.open()
     events.wait_for("chunk", first.id)
     events.wait_for("chunk", second.id)  # the second job stepped before the first one ended
     try:
