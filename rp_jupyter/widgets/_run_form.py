@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,10 @@ class RunForm(ipywidgets.VBox):
         self.history = ipywidgets.Dropdown(options=[], description="jobs", layout=ipywidgets.Layout(width="60%"))
         self.output = ipywidgets.Output()
         self.current: Job | None = None
+        # flush() runs on the clock's thread and sets the history itself; a person's pick (the main
+        # thread) waits for it to end instead of landing in it, unseen or overwritten.
+        self._flushing = threading.RLock()
+        self._setting_history = False
         buttons = ipywidgets.HBox([self.run_button, self.cancel_button, self.history])
         header = ipywidgets.HTML(f"<b>{html.escape(handler)}</b> — request (RunPod's body: {{\"input\": ...}})")
         super().__init__([header, self.editor, self.message, buttons, self.output])
@@ -83,8 +88,13 @@ class RunForm(ipywidgets.VBox):
             JobView(job).show()
 
     def _reopen(self, change: dict[str, Any]) -> None:
+        with self._flushing:
+            if self._setting_history:  # flush() itself, on its own thread
+                return
         job = self._runtime.get(change["new"]) if change["new"] else None
         if job is not None and job is not self.current:
+            self.current = job  # the job shown is the one Cancel stops and the history keeps selected
+            self.cancel_button.disabled = job.done
             self._show(job)
 
     def _on_event(self, event: JobEvent) -> None:
@@ -94,11 +104,13 @@ class RunForm(ipywidgets.VBox):
     def flush(self) -> None:
         jobs = [job for job in self._runtime.jobs if job.handler == self.handler]
         options = [(f"{job.id[:8]}… · {job.status.value}", job.id) for job in reversed(jobs)]
-        with self.hold_trait_notifications():
-            self.history.unobserve(self._reopen, names="value")
-            self.history.options = options
-            self.history.value = self.current.id if self.current is not None and self.current in jobs else None
-            self.history.observe(self._reopen, names="value")
+        with self._flushing, self.hold_trait_notifications():
+            self._setting_history = True
+            try:
+                self.history.options = options
+                self.history.value = self.current.id if self.current is not None and self.current in jobs else None
+            finally:
+                self._setting_history = False
         if self.current is not None and self.current.done:
             self.cancel_button.disabled = True
 

@@ -63,6 +63,8 @@ def test_form_prefill_cancel_and_reopen_and_a_jobs_row_click(kernel, tmp_path):
     first = kernel.execute('first = %rp_run slow {"input": 0.01} --sync', id="first['id']")["id"].strip("'")
     opened = kernel.iopub(kernel.send(f"form.flush()\nform.history.value = {first!r}"))
     assert any(first in text for text in _displays(opened)), _displays(opened)  # reopened from the history
+    kept = kernel.execute("form.flush()", value="form.history.value", current="form.current.id")
+    assert kept == {"value": repr(first), "current": repr(first)}  # the next flush keeps the pick
 
     table = kernel.execute("panel = %rp_jobs", comm="panel.table.model_id")["comm"].strip("'")
     click = kernel.client.session.msg("comm_msg", {"comm_id": table, "data": {"method": "custom",
