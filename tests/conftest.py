@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,14 @@ def runtime() -> Iterator[Runtime]:
     rt = Runtime()
     yield rt
     rt.shutdown(timeout=2.0)
+
+
+@pytest.fixture
+def settle() -> Callable[[Runtime], None]:
+    """Wait until ``runtime``'s loop has run what was queued so far. ``job.wait()`` returns as soon as
+    the job is done, while its loop callback may still be telling the other listeners (and retiring
+    it): after ``settle(runtime)`` every listener has seen the end."""
+    return lambda runtime: runtime._loop.call(lambda: None, timeout=10)
 
 
 class Shell:

@@ -76,7 +76,7 @@ def test_without_a_gpu_there_are_no_gpu_figures():
 
 def test_a_real_async_handler_scales_and_a_sync_one_does_not(runtime):
     async def io_bound(job):
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # level 8 takes ~0.2 s: a stall of ~0.3 s still leaves it > 3x level 1
         return job["input"]
 
     def blocking(job):

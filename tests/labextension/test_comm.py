@@ -17,7 +17,7 @@ def handler(job):
 SLOW = '''%%rp_handler slow
 import time
 def handler(job):
-    for _ in range(300):
+    for _ in range(3000):  # 30 s: still running when the cancel lands, however slow the machine
         time.sleep(0.01)
     return "late"
 '''

@@ -45,7 +45,7 @@ def test_file_and_default_test_input_json(echo, tmp_path):
 
 def test_sync_wait_returns_the_status_when_the_job_is_slower(shell):
     shell.run('%%rp_handler slow\nimport threading\ngate = threading.Event()\ndef handler(job):\n    gate.wait(10)\n    return 1\n')
-    body = shell.run('%rp_run slow {"input": {}} --sync --wait 0.05')
+    body = shell.run('%rp_run slow {"input": {}} --sync --wait 1')  # gated: still running after 1 s
     assert body["status"] == "IN_PROGRESS" and "output" not in body
     shell.ip.user_ns["gate"].set()
 

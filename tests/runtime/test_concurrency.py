@@ -32,7 +32,7 @@ def test_async_jobs_overlap_up_to_the_modifier(runtime: Runtime, gate) -> None:
     assert sorted(entered) == sorted(job.id for job in jobs)
 
 
-def test_default_concurrency_runs_async_jobs_one_at_a_time(runtime: Runtime, events, gate) -> None:
+def test_default_concurrency_runs_async_jobs_one_at_a_time(runtime: Runtime, events, gate, settle) -> None:
     release = gate()
 
     async def handler(job: dict[str, Any]) -> str:
@@ -47,6 +47,7 @@ def test_default_concurrency_runs_async_jobs_one_at_a_time(runtime: Runtime, eve
     assert second.status is JobStatus.IN_QUEUE
     release.open()
     second.wait(T)
+    settle(runtime)
     assert events.kinds(first.id)[-1] == "finished"
     order = [(kind, jid) for kind, jid, _ in events.events if kind in ("started", "finished")]
     assert order == [

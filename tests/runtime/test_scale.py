@@ -6,7 +6,7 @@ import gc
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rp_jupyter.runtime import Job, JobStatus, Runtime
@@ -14,8 +14,9 @@ from rp_jupyter.runtime import Job, JobStatus, Runtime
 T = 30.0
 
 
-def _run_batch(runtime: Runtime, name: str, count: int) -> list[Job]:
-    """Submit ``count`` jobs; return once every one's "finished" event has been delivered (and so retired)."""
+def _run_batch(runtime: Runtime, name: str, count: int, settle: Callable[[Runtime], None]) -> list[Job]:
+    """Submit ``count`` jobs; return once every one's "finished" event has been delivered and the last
+    one retired (``settle``: it is retired after its listeners ran)."""
     all_finished = threading.Event()
     finished = [0]
 
@@ -29,16 +30,17 @@ def _run_batch(runtime: Runtime, name: str, count: int) -> list[Job]:
     try:
         jobs = [runtime.submit(name, {"input": {"n": n}}) for n in range(count)]
         assert all_finished.wait(T), f"{finished[0]} of {count} jobs finished"
+        settle(runtime)
     finally:
         unsubscribe()
     return jobs
 
 
-def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runtime) -> None:
+def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runtime, settle) -> None:
     baseline_threads = threading.active_count()  # the fixture's loop thread is already running
     runtime.register(lambda job: job["input"]["n"] * 2, "double")
 
-    jobs = _run_batch(runtime, "double", 1000)
+    jobs = _run_batch(runtime, "double", 1000, settle)
     assert [job.status for job in jobs] == [JobStatus.COMPLETED] * 1000
     assert [job.output for job in jobs] == [n * 2 for n in range(1000)]
     assert threading.active_count() <= baseline_threads + 1  # one worker thread for the one handler
@@ -47,10 +49,10 @@ def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runti
     gc.collect()
     tracemalloc.start()
     try:
-        _run_batch(runtime, "double", 1000)  # traced, and retained: the 1000 kept jobs are now traced
+        _run_batch(runtime, "double", 1000, settle)  # traced, and retained: the 1000 kept jobs are now traced
         gc.collect()
         retained = tracemalloc.get_traced_memory()[0]
-        _run_batch(runtime, "double", 1000)  # replaces them
+        _run_batch(runtime, "double", 1000, settle)  # replaces them
         gc.collect()
         growth = tracemalloc.get_traced_memory()[0] - retained
     finally:
@@ -61,11 +63,11 @@ def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runti
     assert threading.active_count() <= baseline_threads + 1
 
 
-def test_the_runtime_keeps_at_most_keep_finished_jobs() -> None:
+def test_the_runtime_keeps_at_most_keep_finished_jobs(settle) -> None:
     runtime = Runtime(keep_finished=10)
     try:
         runtime.register(lambda job: "ok", "h")
-        jobs = _run_batch(runtime, "h", 50)
+        jobs = _run_batch(runtime, "h", 50, settle)
         kept = runtime.jobs
         assert kept == jobs[-10:]
         assert runtime.get(jobs[0].id) is None

@@ -13,12 +13,13 @@ from rp_jupyter.runtime import Job, JobStatus, Runtime
 T = 10.0
 
 
-def test_a_job_goes_from_in_queue_through_in_progress_to_completed(runtime: Runtime, events) -> None:
+def test_a_job_goes_from_in_queue_through_in_progress_to_completed(runtime: Runtime, events, settle) -> None:
     seen: list[tuple[str, JobStatus]] = []
     runtime.subscribe(lambda event: seen.append((event.kind, event.job.status)))
     runtime.register(lambda job: f"hello {job['input']['name']}", "hello")
     job = runtime.submit("hello", {"input": {"name": "Ada"}})
     events.wait_for("finished", job.id)
+    settle(runtime)  # ``seen`` listens after the event log: it may not have been told yet
     assert seen == [
         ("submitted", JobStatus.IN_QUEUE),
         ("started", JobStatus.IN_PROGRESS),

@@ -21,7 +21,7 @@ class HeldClock:
 
 
 def test_a_job_ending_before_the_first_flush_leaves_its_final_state_not_the_one_rendered_at_creation(
-        shell, runtime, monkeypatch):
+        shell, runtime, monkeypatch, settle):
     clock = HeldClock()
     monkeypatch.setattr(_job_view, "CLOCK", clock)
     gate = threading.Event()
@@ -36,6 +36,7 @@ def test_a_job_ending_before_the_first_flush_leaves_its_final_state_not_the_one_
     assert view.header["status"] in ("IN_QUEUE", "IN_PROGRESS")
     gate.set()
     job.wait(10)
+    settle(runtime)  # the view's listener has seen the end
     assert clock.marked  # the end was marked for a flush that has not run
     with capture_output() as shown:
         view.show()
