@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -11,14 +12,19 @@ from nbformat.v4 import new_code_cell, new_notebook
 from .conftest import screenshot
 
 STREAM = '''%%rp_handler
+import os
+import json
 import time
 import runpod
 
 def handler(job):
-    words = job["input"]["prompt"].split()
+    words, gate = job["input"]["prompt"].split(), job["input"].get("gate")
     for i, word in enumerate(words):
         runpod.serverless.progress_update(job, f"{i + 1}/{len(words)}")
         time.sleep(0.12)
+        deadline = time.monotonic() + 60
+        while i == 5 and gate and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the test has seen the job mid-stream
         yield word + " "
 
 runpod.serverless.start({"handler": handler, "return_aggregate_stream": True})
@@ -31,11 +37,13 @@ def handler(job):
 PROMPT = " ".join(f"word{i}" for i in range(40))
 
 
-def _notebook(lab, name):
+def _notebook(lab, name, gate=None):
+    """``gate``: a file the streaming job waits for after its fifth word (the test can look at it mid-stream)."""
+    request = {"input": {"prompt": PROMPT, **({"gate": str(gate)} if gate else {})}}
     cells = [
         new_code_cell("%load_ext rp_jupyter"),
         new_code_cell(STREAM),
-        new_code_cell(f'%rp_run handler {{"input": {{"prompt": "{PROMPT}"}}}}'),
+        new_code_cell(f"%rp_run handler {json.dumps(request)}"),
         new_code_cell(FAIL),
         new_code_cell('%rp_run broken {"input": {"steps": 500}}'),
     ]
@@ -60,7 +68,9 @@ def _status(view):
 
 
 def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
-    _notebook(lab, "view.ipynb")
+    gate = lab.root / "view.go"
+    gate.unlink(missing_ok=True)
+    _notebook(lab, "view.ipynb", gate)
     page.goto(lab.notebook_url("view.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     _run_all_when_idle(page)
@@ -79,6 +89,7 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
     early_width = stream_view.locator(".rpj-bar-fill").evaluate("e => parseFloat(e.style.width)")
     screenshot(page, "job-view-streaming")
     assert _status(stream_view) == "IN_PROGRESS" and "word0" in early_text
+    gate.touch()  # let the job go on
 
     page.wait_for_function(
         "() => document.querySelector('.rpj-view .rpj-status').textContent === 'COMPLETED'", timeout=30_000
