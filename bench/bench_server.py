@@ -4,7 +4,9 @@ Both servers run the same handlers in their own subprocess on 127.0.0.1 (stopped
 in the same run by the same clients.
 
 - ``/runsync`` of a trivial handler: REQUESTS requests from CLIENTS threads, each with its own
-  keep-alive httpx client, after a warm-up. Prints requests/second, p50 and p99 latency.
+  keep-alive httpx client, after a warm-up; ROUNDS rounds, both servers up, taking turns (which goes
+  first alternates). Prints each server's median requests/second, p50 and p99 latency over the rounds,
+  and the median of the per-round ratios (a round's two runs are adjacent in time: drift cancels).
 - ``/run`` + ``/stream`` of a generator yielding CHUNKS chunks GAP_MS apart (a model's tokens), each
   chunk stamped with the time it was yielded: a client submits with ``/run`` and calls ``/stream``
   until the job is done (every POLL_MS on rp_jupyter; the SDK's ``/stream`` answers once, with
@@ -12,7 +14,7 @@ in the same run by the same clients.
 
 Each figure with the ratio rp_jupyter / SDK.
 
-    .venv/bin/python bench/bench_server.py [--requests 2000] [--clients 8] [--chunks 20] [--gap-ms 20]
+    .venv/bin/python bench/bench_server.py [--requests 2000] [--clients 8] [--rounds 5] [--chunks 20] [--gap-ms 20]
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ OURS = textwrap.dedent("""
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(taken: tuple[int, ...] = ()) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 def wait_ready(url: str, request: dict[str, Any], timeout: float = 60.0) -> None:
@@ -163,6 +168,26 @@ def measure_stream(run_url: str, stream_url: str, args: argparse.Namespace) -> d
             "chunk_max_ms": max(latencies) * 1000}
 
 
+def runsync_rounds(sdk_dir: Path, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Both servers up at once; each round measures one, then the other (the order alternates)."""
+    sdk_port = free_port()
+    our_port = free_port((sdk_port,))
+    processes = [start_sdk(sdk_dir, sdk_port), start_ours(our_port)]
+    try:
+        urls = {"sdk --rp_serve_api": f"http://127.0.0.1:{sdk_port}/runsync",
+                "rp_jupyter": f"http://127.0.0.1:{our_port}/v2/handler/runsync"}
+        for url in urls.values():
+            wait_ready(url, {"n": 0})
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+        for n in range(args.rounds):
+            for name in sorted(urls, reverse=n % 2 == 1):
+                rounds[name].append(measure(urls[name], args.requests, args.clients))
+        return rounds
+    finally:
+        for process in processes:
+            stop(process)
+
+
 def serve_and_measure(start: Callable[[int], subprocess.Popen[bytes]], ready_path: str,
                       measure_at: Callable[[str], dict[str, float]],
                       ready_request: dict[str, Any] | None = None) -> dict[str, float]:
@@ -180,33 +205,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="/runsync rounds, the servers taking turns")
     parser.add_argument("--chunks", type=int, default=20, help="chunks a streamed job yields")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="time between two chunks")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="the client's /stream poll interval")
     parser.add_argument("--stream-rounds", type=int, default=5)
     args = parser.parse_args()
     empty = {"chunks": 0, "gap_ms": 0}
-    runsync, stream = {}, {}
+    stream = {}
     with tempfile.TemporaryDirectory() as workdir:
         sdk_dir = Path(workdir)
-        runsync["sdk --rp_serve_api"] = serve_and_measure(
-            lambda port: start_sdk(sdk_dir, port), "/runsync",
-            lambda base: measure(base + "/runsync", args.requests, args.clients))
-        runsync["rp_jupyter"] = serve_and_measure(
-            start_ours, "/v2/handler/runsync",
-            lambda base: measure(base + "/v2/handler/runsync", args.requests, args.clients))
+        rounds = runsync_rounds(sdk_dir, args)
         stream["sdk --rp_serve_api"] = serve_and_measure(
             lambda port: start_sdk(sdk_dir, port, TOKENS), "/run",
             lambda base: measure_stream(base + "/run", base + "/stream", args), empty)
         stream["rp_jupyter"] = serve_and_measure(
             start_ours, "/v2/tokens/run",
             lambda base: measure_stream(base + "/v2/tokens/run", base + "/v2/tokens/stream", args), empty)
-    print(f"/runsync, trivial handler, {args.requests} requests from {args.clients} clients, CPUs: {os.cpu_count()}")
-    for name, figures in runsync.items():
-        print(f"  {name:20} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms   p99 {figures['p99_ms']:6.2f} ms")
-    ours, sdk = runsync["rp_jupyter"], runsync["sdk --rp_serve_api"]
-    print(f"  ratio rp_jupyter/sdk: req/s x{ours['rps'] / sdk['rps']:.2f}, "
-          f"p50 x{ours['p50_ms'] / sdk['p50_ms']:.2f}, p99 x{ours['p99_ms'] / sdk['p99_ms']:.2f}")
+    print(f"/runsync, trivial handler, {args.requests} requests from {args.clients} clients, "
+          f"{args.rounds} rounds, CPUs: {os.cpu_count()}")
+    keys = ("rps", "p50_ms", "p99_ms")
+    for name, runs in rounds.items():
+        median = {key: statistics.median(run[key] for run in runs) for key in keys}
+        print(f"  {name:20} {median['rps']:8.0f} req/s   p50 {median['p50_ms']:6.2f} ms   p99 {median['p99_ms']:6.2f} ms"
+              "   (medians)")
+    ratios = {key: [ours[key] / sdk[key] for ours, sdk in zip(rounds["rp_jupyter"], rounds["sdk --rp_serve_api"],
+                                                              strict=True)] for key in keys}
+    print(f"  ratio rp_jupyter/sdk, median of rounds: req/s x{statistics.median(ratios['rps']):.2f}, "
+          f"p50 x{statistics.median(ratios['p50_ms']):.2f}, p99 x{statistics.median(ratios['p99_ms']):.2f}"
+          f"   (req/s per round: {' '.join(f'{r:.2f}' for r in ratios['rps'])})")
     print(f"/run + /stream, {args.chunks} chunks {args.gap_ms:g} ms apart, /stream polled every {args.poll_ms:g} ms, "
           f"{args.stream_rounds} jobs")
     for name, figures in stream.items():

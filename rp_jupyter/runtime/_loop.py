@@ -43,8 +43,40 @@ class LoopThread:
         return threading.current_thread() is self._thread
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop, from any thread."""
-        self.loop.call_soon_threadsafe(fn, *args)
+        """Run ``fn(*args)`` on the loop, from any thread (from the loop itself, without waking it)."""
+        if self.in_loop():
+            self.loop.call_soon(fn, *args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    async def settled(self, future: concurrent.futures.Future[Any], timeout: float | None = None) -> bool:
+        """On the loop: wait until ``future`` (set by any thread) is done — True — or ``timeout`` s
+        passed — False. One loop wake-up when it ends (``wrap_future`` + ``shield`` + ``wait_for``
+        take four); cancelling the waiter leaves ``future`` alone."""
+        loop = self.loop
+        woken = loop.create_future()
+
+        def wake(*_: Any) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def on_done(_: concurrent.futures.Future[Any]) -> None:
+            if self.in_loop():
+                wake()
+            elif not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(wake)
+                except RuntimeError:  # closed meanwhile: nobody is waiting any more
+                    pass
+
+        timer = loop.call_later(timeout, wake) if timeout is not None else None
+        future.add_done_callback(on_done)
+        try:
+            await woken
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return future.done()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule a coroutine on the loop from another thread; a Future for its result."""

@@ -314,6 +314,10 @@ class Runtime:
         """Run ``coro`` on the runtime's loop (servers, pollers); a Future for its result."""
         return self._loop.submit(coro)
 
+    async def until_done(self, job: Job, timeout: float | None = None) -> bool:
+        """On the runtime's loop: wait until ``job`` ends (True) or ``timeout`` s pass (False)."""
+        return await self._loop.settled(job.future, timeout)
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` on the runtime's thread for every job event; returns unsubscribe."""
         self._listeners.append(listener)
@@ -487,13 +491,14 @@ class Runtime:
         the endpoint's slot is held until then and the next job stays IN_QUEUE. A second cancel (at
         shutdown) stops waiting.
         """
-        future = self._loop.loop.run_in_executor(endpoint.executor, fn, *args)
+        call = endpoint.executor.submit(fn, *args)
         try:
-            return await asyncio.shield(future)
+            await self._loop.settled(call)
         except asyncio.CancelledError:
             if self._accepting:
-                await future
+                await self._loop.settled(call)
             raise
+        return call.result()
 
 
 def _target_concurrency(endpoint: _Endpoint) -> int:

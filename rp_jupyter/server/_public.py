@@ -7,7 +7,6 @@ run on the runtime's loop (served by :class:`HttpServer`): route handlers never 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -112,10 +111,7 @@ class PublicApi:
     async def runsync(self, request: Request, name: str) -> dict[str, Any]:
         wait = wait_seconds(request.query_params.get("wait"))
         entry = await self._submit(request, name, sync=True)
-        try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(entry.job.future)), wait)
-        except asyncio.TimeoutError:
-            pass  # RunPod answers with the job's status; the client polls /status
+        await self.runtime.until_done(entry.job, wait)  # else RunPod answers with the status; the client polls
         return entry.job.to_status()
 
     async def status(self, request: Request, name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ QUICK = [
     ("bench_kernel.py", ["--jobs", "4", "--chunks", "2000", "--probes", "3"], ["%load_ext rp_jupyter", "round trip"]),
     (
         "bench_server.py",
-        ["--requests", "40", "--clients", "2", "--chunks", "3", "--gap-ms", "5", "--stream-rounds", "1"],
+        ["--requests", "40", "--clients", "2", "--rounds", "2", "--chunks", "3", "--gap-ms", "5", "--stream-rounds", "1"],
         ["req/s", "first chunk", "chunk latency"],
     ),
 ]
