@@ -4,9 +4,10 @@ Both servers run the same handlers in their own subprocess on 127.0.0.1 (stopped
 in the same run by the same clients.
 
 - ``/runsync`` of a trivial handler: REQUESTS requests from CLIENTS threads, each with its own
-  keep-alive httpx client, after a warm-up; ROUNDS rounds, both servers up, taking turns (which goes
-  first alternates). Prints each server's median requests/second, p50 and p99 latency over the rounds,
-  and the median of the per-round ratios (a round's two runs are adjacent in time: drift cancels).
+  keep-alive httpx client, after a warm-up; ROUNDS rounds with both servers up, each round A B B A
+  (which is A alternates): whoever runs second in a row runs faster here, and drift is cancelled too.
+  Prints each server's median requests/second, p50 and p99 latency over all runs, and the median of
+  the per-round ratios (a server's two runs of a round averaged).
 - ``/run`` + ``/stream`` of a generator yielding CHUNKS chunks GAP_MS apart (a model's tokens), each
   chunk stamped with the time it was yielded: a client submits with ``/run`` and calls ``/stream``
   until the job is done (every POLL_MS on rp_jupyter; the SDK's ``/stream`` answers once, with
@@ -169,7 +170,7 @@ def measure_stream(run_url: str, stream_url: str, args: argparse.Namespace) -> d
 
 
 def runsync_rounds(sdk_dir: Path, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    """Both servers up at once; each round measures one, then the other (the order alternates)."""
+    """Both servers up at once; each round measures them A B B A (A alternates between rounds)."""
     sdk_port = free_port()
     our_port = free_port((sdk_port,))
     processes = [start_sdk(sdk_dir, sdk_port), start_ours(our_port)]
@@ -178,11 +179,12 @@ def runsync_rounds(sdk_dir: Path, args: argparse.Namespace) -> dict[str, list[di
                 "rp_jupyter": f"http://127.0.0.1:{our_port}/v2/handler/runsync"}
         for url in urls.values():
             wait_ready(url, {"n": 0})
-        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
         for n in range(args.rounds):
-            for name in sorted(urls, reverse=n % 2 == 1):
-                rounds[name].append(measure(urls[name], args.requests, args.clients))
-        return rounds
+            first, second = sorted(urls, reverse=n % 2 == 1)
+            for name in (first, second, second, first):
+                runs[name].append(measure(urls[name], args.requests, args.clients))
+        return runs
     finally:
         for process in processes:
             stop(process)
@@ -229,8 +231,14 @@ def main() -> None:
         median = {key: statistics.median(run[key] for run in runs) for key in keys}
         print(f"  {name:20} {median['rps']:8.0f} req/s   p50 {median['p50_ms']:6.2f} ms   p99 {median['p99_ms']:6.2f} ms"
               "   (medians)")
-    ratios = {key: [ours[key] / sdk[key] for ours, sdk in zip(rounds["rp_jupyter"], rounds["sdk --rp_serve_api"],
-                                                              strict=True)] for key in keys}
+
+    def per_round(name: str, key: str) -> list[float]:  # a server's two runs of each round, averaged
+        values = [run[key] for run in rounds[name]]
+        return [(a + b) / 2 for a, b in zip(values[::2], values[1::2], strict=True)]
+
+    ratios = {key: [ours / sdk for ours, sdk in zip(per_round("rp_jupyter", key),
+                                                   per_round("sdk --rp_serve_api", key), strict=True)]
+              for key in keys}
     print(f"  ratio rp_jupyter/sdk, median of rounds: req/s x{statistics.median(ratios['rps']):.2f}, "
           f"p50 x{statistics.median(ratios['p50_ms']):.2f}, p99 x{statistics.median(ratios['p99_ms']):.2f}"
           f"   (req/s per round: {' '.join(f'{r:.2f}' for r in ratios['rps'])})")
