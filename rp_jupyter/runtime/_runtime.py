@@ -498,6 +498,8 @@ class Runtime:
             if self._accepting:
                 await self._loop.settled(call)
             raise
+        if call.cancelled():  # never started: the worker was shut down (asyncio's error, not concurrent's)
+            raise asyncio.CancelledError
         return call.result()
 
 
