@@ -21,6 +21,8 @@ class HttpServer:
     def __init__(self, app: Any, runtime: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ServerError(f"a port is a whole number from 0 to 65535 (0 = any free port), got {port!r}")
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
         )

@@ -164,3 +164,11 @@ def test_a_busy_port_is_a_clear_error(runtime: Runtime, server: PublicServer) ->
 def test_a_handler_registered_after_start_is_served(runtime: Runtime, http: httpx.Client) -> None:
     runtime.register(lambda job: "late", "late")
     assert http.post("/late/runsync", json={"input": 1}).json()["output"] == "late"
+
+
+@pytest.mark.parametrize("port", [99999, -1, "8000"])
+def test_a_port_out_of_range_is_a_clear_error(runtime: Runtime, port: object) -> None:
+    from rp_jupyter.exceptions import ServerError
+
+    with pytest.raises(ServerError, match="from 0 to 65535"):
+        PublicServer(runtime, "127.0.0.1", port).start()
