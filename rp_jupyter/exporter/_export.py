@@ -7,6 +7,7 @@ import difflib
 import os
 from typing import Any
 
+from ..exceptions import ExportError
 from ._cells import Cell, parse_cells
 from ._docker import choose_base_image, dockerfile, dockerignore, readme, test_input
 from ._handler import render_handler, select_statements
@@ -82,11 +83,15 @@ def _header(config: HandlerConfig, env: Environment, source: str, labels: list[s
 
 
 def write_export(export: Export, directory: str) -> Export:
-    """Write the files (and only them) under ``directory``, byte for byte."""
-    os.makedirs(directory, exist_ok=True)
-    for path, text in sorted(export.files.items()):
-        with open(os.path.join(directory, path), "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+    """Write the files (and only them) under ``directory``, byte for byte; a directory that cannot be
+    written is one :class:`ExportError` line."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for path, text in sorted(export.files.items()):
+            with open(os.path.join(directory, path), "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise ExportError(f"cannot write the worker to {directory!r}: {exc.strerror or exc}") from None
     export.directory = directory
     return export
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Image, display
 
 from .. import lab, session
 from ..exceptions import UsageProblem
+from ._args import parse_flags
 from ._request import read_request_file
 
 __all__ = ["BenchMagics"]
@@ -62,10 +63,7 @@ class BenchMagics(Magics):
     @line_magic
     def rp_bench(self, line: str) -> lab.LabReport:
         """Run the handler at increasing concurrency; plot throughput, latency, TTFC, GPU memory; recommend."""
-        try:
-            args = parse_argstring(self.rp_bench, line)
-        except (SystemExit, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        args = parse_flags(self.rp_bench, line)
         if args.jobs < 1:
             raise UsageError(f"--jobs takes a whole number >= 1, got {args.jobs}")
         levels = _levels(args.concurrency)

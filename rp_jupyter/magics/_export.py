@@ -14,11 +14,12 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import session
 from ..exceptions import UsageProblem
 from ..exporter import Cell
+from ._args import parse_flags
 
 __all__ = ["ExportMagics", "history_cells", "plain_python"]
 
@@ -70,10 +71,7 @@ class ExportMagics(Magics):
     @line_magic
     def rp_export(self, line: str) -> Any:
         """%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--check DIR]"""
-        try:
-            args = parse_argstring(self.rp_export, line)
-        except (SystemExit, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        args = parse_flags(self.rp_export, line)
         try:
             if args.check:
                 return _check(args.name, args.check, args.base_image)

@@ -11,7 +11,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float
 
 from .. import session
@@ -19,6 +19,7 @@ from ..exceptions import UsageProblem
 from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
 from ..widgets import JobsPanel, RunForm
 from . import _comm
+from ._args import parse_flags
 from ._bench import BenchMagics
 from ._display import JobsTable
 from ._export import ExportMagics, unload_export
@@ -78,7 +79,7 @@ class RunPodMagics(Magics):
         """
         if cell is None:
             raise UsageError("%%rp_handler is a cell magic: put it on the first line of the handler's cell")
-        args = _parse(self.rp_handler, line)
+        args = parse_flags(self.rp_handler, line)
         if args.concurrency is not None and args.concurrency < 1:
             raise UsageError(f"--concurrency takes a whole number >= 1, got {args.concurrency}")
         if args.timeout is not None and args.timeout < 0:
@@ -196,15 +197,6 @@ def _initial_request(name: str) -> str:
         with open("test_input.json", encoding="utf-8") as handle:
             return handle.read()
     return '{\n  "input": {}\n}'
-
-
-def _parse(magic: Callable[..., Any], line: str) -> Any:
-    try:
-        return parse_argstring(magic, line)
-    except UsageError:
-        raise
-    except (SystemExit, ValueError) as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _registered_line(spec: HandlerSpec, replaced: bool) -> str:

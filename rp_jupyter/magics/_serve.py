@@ -7,10 +7,11 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import session
 from ..exceptions import RpJupyterError
+from ._args import parse_flags
 
 __all__ = ["ServeMagics", "serve_banner"]
 
@@ -47,7 +48,7 @@ class ServeMagics(Magics):
     @line_magic
     def rp_serve(self, line: str) -> Any:
         """%rp_serve [--host H] [--port P] [--api-key K] | --stop"""
-        args = parse_argstring(self.rp_serve, line)
+        args = parse_flags(self.rp_serve, line)
         if args.stop:
             print("rp_jupyter: server stopped" if session.stop_serving() else "rp_jupyter: no server was running")
             return None

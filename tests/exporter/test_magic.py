@@ -50,3 +50,21 @@ def test_the_python_api_uses_the_same_history(shell: Shell) -> None:
     shell.run(HANDLER.format(3))
     result = rp_jupyter.export("echo", "api-out")
     assert "'v': 3" in Path("api-out/handler.py").read_text() and result.directory == "api-out"
+
+
+def test_flags_are_read_as_a_shell_reads_them(shell: Shell) -> None:
+    shell.run(HANDLER.format(4))
+    shell.run('%rp_export echo --out "my worker"')  # the sidebar's export quotes paths with shlex.join
+    assert Path("my worker/handler.py").exists() and not Path('"my worker"').exists()
+    error = shell.fails('%rp_export echo --base-image "runpod/base:latest"')  # the quotes hid :latest
+    assert isinstance(error, UsageError) and "is not pinned" in str(error)
+    error = shell.fails('%rp_export echo --out "unclosed')
+    assert isinstance(error, UsageError) and "cannot read the arguments" in str(error) and "\n" not in str(error)
+
+
+def test_a_directory_that_cannot_be_written_is_one_line(shell: Shell) -> None:
+    shell.run(HANDLER.format(5))
+    Path("a-file").write_text("")
+    error = shell.fails("%rp_export echo --out a-file/worker")
+    assert isinstance(error, UsageError) and "cannot write the worker to 'a-file/worker'" in str(error)
+    assert "\n" not in str(error)
