@@ -131,9 +131,9 @@ def test_export_through_the_magic(lab: Lab, kernel: Any, tmp_path: Any) -> None:
     kernel.execute(HANDLER)
     kernel.execute('%rp_run echo {"input": {"n": 1}} --sync')
     lab.attach()
-    reply = lab.command("export", handler="echo", out=str(tmp_path / "echo-worker"))
+    reply = lab.command("export", handler="echo", out=str(tmp_path / "echo worker"))  # a space: quoted
     assert reply["ok"], reply
-    assert (tmp_path / "echo-worker" / "handler.py").exists()
+    assert (tmp_path / "echo worker" / "handler.py").exists()
     failed = lab.command("export", handler="missing", out=str(tmp_path / "x"))
     assert not failed["ok"] and "missing" in failed["text"]
 
