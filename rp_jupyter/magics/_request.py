@@ -31,8 +31,12 @@ def load_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        line = text.splitlines()[exc.lineno - 1] if text.splitlines() else ""
-        pointer = f" near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line else ""
+        lines = text.split("\n")  # as json counts them (a trailing newline opens one more line)
+        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+        if exc.pos >= len(text.rstrip()):
+            pointer = " (the text ends before the JSON does)"
+        else:
+            pointer = f" near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line.strip() else ""
         raise UsageError(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}{pointer}"
         ) from None

@@ -64,6 +64,8 @@ def test_sync_wait_returns_the_status_when_the_job_is_slower(shell):
         ("%rp_run handler --file missing.json", "cannot read the request file"),
         ("%rp_run", "usage"),
         ('%%rp_run handler\n{"input": 1,}', "line 1"),
+        ('%%rp_run handler\n{"input": \n', "the text ends before the JSON does"),  # was an IndexError
+        ('%%rp_run handler\n{\n  "input": [1 2]\n}\n', "near '  \"input\": [1 2]'"),
         ('%rp_run handler {"input": 1} {"input": 2}', "unexpected argument"),
     ],
 )
