@@ -10,6 +10,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..runtime import json_problem
+
 __all__ = ["RunArgs", "load_json", "parse_run_line"]
 
 _FLAGS_WITH_VALUE = {"--file", "--wait", "--endpoint"}
@@ -31,15 +33,7 @@ def load_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        lines = text.split("\n")  # as json counts them (a trailing newline opens one more line)
-        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
-        if exc.pos >= len(text.rstrip()):
-            pointer = " (the text ends before the JSON does)"
-        else:
-            pointer = f" near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line.strip() else ""
-        raise UsageError(
-            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}{pointer}"
-        ) from None
+        raise UsageError(f"{where} is not valid JSON: {json_problem(text, exc)}") from None
 
 
 def parse_run_line(line: str) -> RunArgs:

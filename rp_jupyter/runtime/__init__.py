@@ -3,7 +3,7 @@
 from ._job import Job, JobEvent
 from ._runtime import Runtime
 from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
-from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
+from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, json_problem
 from ._status import JobStatus
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "JobStatus",
     "Runtime",
     "classify",
+    "json_problem",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 from ..exceptions import PayloadTooLargeError, RegistrationError, RequestError
 from ._shaping import HandlerKind, classify
 
-__all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "execution_timeout", "make_spec", "parse_request"]
+__all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "execution_timeout", "json_problem", "make_spec", "parse_request"]
 
 DEFAULT_EXECUTION_TIMEOUT = 600.0
 """RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
@@ -71,13 +71,25 @@ def make_spec(
     return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None, tokenizer)
 
 
+def json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """Where ``text`` stops being JSON, in one line: the message, line and column, and the text there
+    (or that the text ends before the JSON does)."""
+    lines = text.split("\n")  # as json counts them (a trailing newline opens one more line)
+    line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+    where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    if exc.pos >= len(text.rstrip()):
+        return f"{where} (the text ends before the JSON does)"
+    return f"{where} near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line.strip() else where
+
+
 def parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:
     """Validate a request body as RunPod's API would; returns a private JSON copy of it."""
     if isinstance(request, (str, bytes)):
+        text = request.decode("utf-8", "replace") if isinstance(request, bytes) else request
         try:
-            request = json.loads(request)
+            request = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise RequestError(f"the request is not valid JSON: {exc}") from None
+            raise RequestError(f"the request is not valid JSON: {json_problem(text, exc)}") from None
     if not isinstance(request, dict):
         raise RequestError(
             f'a request is a JSON object like {{"input": {{...}}}}, got {type(request).__name__}'

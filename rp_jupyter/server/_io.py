@@ -13,6 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..runtime import json_problem
+
 __all__ = ["HttpError", "authorized", "error_response", "read_json", "wait_seconds"]
 
 EMPTY_BODY_LIMIT = 64 * 1024
@@ -52,9 +54,13 @@ async def read_json(request: Request, limit: int, route: str, *, required: bool)
         return None
     _check_content_type(request.headers.get("content-type"), route)
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HttpError(400, f"the body of {route} is not valid JSON: {exc}") from None
+        text = raw.decode("utf-8-sig")  # a BOM is tolerated, as json.loads of bytes does
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, f"the body of {route} is not UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HttpError(400, f"the body of {route} is not valid JSON: {json_problem(text, exc)}") from None
 
 
 async def _read_limited(request: Request, limit: int, route: str) -> bytes:

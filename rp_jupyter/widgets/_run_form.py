@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets
 
 from ..exceptions import RpJupyterError
-from ..runtime import Job, JobEvent, Runtime
+from ..runtime import Job, JobEvent, Runtime, json_problem
 from ._clock import CLOCK
 from ._format import summary_text
 from ._job_view import JobView
@@ -25,7 +25,7 @@ def parse_request_text(text: str) -> tuple[Any, str | None]:
     try:
         return json.loads(text), None
     except json.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        return None, f"invalid JSON: {json_problem(text, exc)}"
 
 
 class RunForm(ipywidgets.VBox):

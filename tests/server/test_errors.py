@@ -26,6 +26,10 @@ def _echo(runtime: Runtime) -> None:
     ("method", "path", "kwargs", "status", "words"),
     [
         ("POST", "/echo/run", {"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ("POST", "/echo/run", {"content": b'{"input": 1', "headers": {"content-type": "application/json"}}, 400,
+         "the text ends before the JSON does"),
+        ("POST", "/echo/run", {"content": b'{"input": "\xff"}', "headers": {"content-type": "application/json"}}, 400,
+         "not UTF-8 JSON: invalid start byte at byte 11"),
         ("POST", "/echo/run", {"content": b""}, 400, "needs a JSON body"),
         ("POST", "/echo/run", {"json": {"inputs": 1}}, 400, 'no "input"'),
         ("POST", "/echo/run", {"json": {"input": None}}, 400, 'no "input"'),

@@ -8,7 +8,8 @@ from rp_jupyter.widgets._run_form import parse_request_text
 
 def test_invalid_json_says_where():
     request, problem = parse_request_text('{\n  "input": {"a": 1,}\n}')
-    assert request is None and problem == "invalid JSON: Expecting property name enclosed in double quotes at line 2, column 20"
+    assert request is None and problem == ("invalid JSON: Expecting property name enclosed in double quotes at line 2, "
+                                           "column 20 near '  \"input\": {\"a\": 1,}'")
 
 
 def test_the_form_runs_jobs_and_refuses_bad_requests(runtime):
