@@ -24,10 +24,8 @@ def parse_flags(magic: Callable[..., Any], line: str) -> argparse.Namespace:
         argv = shlex.split(line, posix=os.name != "nt")  # Windows paths keep their backslashes
     except ValueError as exc:  # an unclosed quote
         raise UsageError(f"cannot read the arguments {line.strip()!r}: {exc}") from None
-    try:
+    try:  # the parser's own errors are UsageErrors already
         namespace: argparse.Namespace = magic.parser.parse_args(argv)  # type: ignore[attr-defined]
-    except UsageError:
-        raise
     except (SystemExit, ValueError) as exc:
         raise UsageError(str(exc)) from None
     return namespace

@@ -85,11 +85,10 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
 def parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:
     """Validate a request body as RunPod's API would; returns a private JSON copy of it."""
     if isinstance(request, (str, bytes)):
-        text = request.decode("utf-8", "replace") if isinstance(request, bytes) else request
         try:
-            request = json.loads(text)
+            request = json.loads(request)  # bytes in any encoding json detects, as before
         except json.JSONDecodeError as exc:
-            raise RequestError(f"the request is not valid JSON: {json_problem(text, exc)}") from None
+            raise RequestError(f"the request is not valid JSON: {json_problem(exc.doc, exc)}") from None
     if not isinstance(request, dict):
         raise RequestError(
             f'a request is a JSON object like {{"input": {{...}}}}, got {type(request).__name__}'
