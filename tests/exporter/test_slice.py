@@ -129,10 +129,14 @@ def test_a_star_import_whose_names_cannot_be_read_reports_the_name_as_unresolved
 
 
 def test_a_star_import_of_a_module_not_imported_in_the_kernel_is_read_from_its_source() -> None:
+    import sys
+
     from rp_jupyter.exporter._model import module_exports
 
-    assert module_exports("json") == frozenset({"dump", "dumps", "load", "loads", "JSONDecoder",
-                                                "JSONDecodeError", "JSONEncoder"})
+    assert "tabnanny" not in sys.modules
+    assert module_exports("tabnanny") == frozenset({"check", "NannyNag", "process_tokens"})  # its literal __all__
+    assert "tabnanny" not in sys.modules  # read, not imported
+    assert module_exports("json") == frozenset(__import__("json").__all__)  # a module the kernel imported
     assert module_exports("rp_no_such_module_here") is None
 
 
