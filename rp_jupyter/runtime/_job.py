@@ -38,11 +38,16 @@ class JobOwner(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class JobEvent:
-    """Something that happened to a job. ``kind`` is one of :data:`Job.EVENT_KINDS`."""
+    """Something that happened to a job. ``kind`` is one of :data:`Job.EVENT_KINDS`.
+
+    Events reach listeners a moment after they happened (in order, on the control loop): ``status``
+    is the job's status when it happened; ``job.status`` is its status now, which may be later.
+    """
 
     kind: str
     job: Job
     data: Any = None
+    status: JobStatus | None = None
 
 
 Listener = Callable[[JobEvent], None]
@@ -216,8 +221,8 @@ class Job:
         self._ended = False
         self._flushers = []
 
-    def _emit(self, kind: str, data: Any = None) -> None:
-        event = JobEvent(kind, self, data)
+    def _emit(self, kind: str, data: Any = None, status: JobStatus | None = None) -> None:
+        event = JobEvent(kind, self, data, status or self.status)
         if self._runtime is None:
             self._deliver(event)
         else:
@@ -300,7 +305,7 @@ class Job:
                 return False
             self._t_start = time.perf_counter()
             self.status = JobStatus.IN_PROGRESS
-        self._emit("started")
+        self._emit("started", status=JobStatus.IN_PROGRESS)
         return True
 
     def _add_progress(self, value: Any) -> bool:
@@ -309,7 +314,7 @@ class Job:
                 return False
             self.progress = value
             self.progress_history.append(value)
-        self._emit("progress", value)
+        self._emit("progress", value, JobStatus.IN_PROGRESS)
         return True
 
     def _add_chunks(self, values: list[Any]) -> None:

@@ -118,11 +118,11 @@ class Scheduler:
         with self._lock:
             endpoint = self.endpoints.get(job.handler)
             if endpoint is not None and not job._ended:
+                job._emit("submitted", status=JobStatus.IN_QUEUE)  # before another thread can start it
                 endpoint.queue.append(job)
         if endpoint is None:
             job._finish(JobStatus.CANCELLED)
             return
-        job._emit("submitted")
         self.pump(endpoint)
 
     def pump(self, endpoint: _Endpoint) -> None:

@@ -44,17 +44,16 @@ class ChunkAnnouncer:
 
     def __init__(self, job: Job, schedule: Callable[[Callable[[], None]], None]) -> None:
         self._job, self._schedule = job, schedule
-        self._pending: collections.deque[Any] = collections.deque()
+        self._stream = job.stream
+        self._announced = len(job.stream)
         self._scheduled = False
         self._lock = threading.Lock()
         job._flushers.append(self.flush)
 
     def put(self, value: Any) -> None:
-        job = self._job
-        if job._ended:  # cancelled or timed out meanwhile: nothing more reaches the stream
+        if self._job._ended:  # cancelled or timed out meanwhile: nothing more reaches the stream
             return
-        job.stream.append(value)
-        self._pending.append(value)
+        self._stream.append(value)
         if not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
@@ -62,9 +61,9 @@ class ChunkAnnouncer:
     def flush(self) -> None:
         with self._lock:
             self._scheduled = False
-            items = []
-            while self._pending:
-                items.append(self._pending.popleft())
+            end = len(self._stream)
+            items = self._stream[self._announced:end]
+            self._announced = end
             if items:
                 self._job._announce_chunks(items)
 
