@@ -222,6 +222,9 @@ class Job:
         self._flushers = []
 
     def _emit(self, kind: str, data: Any = None, status: JobStatus | None = None) -> None:
+        owner = self._runtime
+        if not self._listeners and kind != "finished" and not getattr(owner, "_listeners", True):
+            return  # nobody listens: no event to make (a job's hot path)
         event = JobEvent(kind, self, data, status or self.status)
         if self._runtime is None:
             self._deliver(event)

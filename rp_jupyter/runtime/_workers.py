@@ -68,7 +68,7 @@ class ChunkAnnouncer:
                 self._job._announce_chunks(items)
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Run:
     """One job on one worker: its call, and what became of it."""
 
