@@ -289,7 +289,13 @@ class AsyncWorker(Worker):
     def launch(self, run: Run) -> None:
         run.worker = self
         self._pending.add(run)
-        self.thread.call_soon(self._begin, run)
+        self._post(self._begin, run)
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self.thread.call_soon(fn, *args)
+        except RuntimeError:  # the loop has ended (an abandoned one that finally stopped): nothing to do
+            pass
 
     def _begin(self, run: Run) -> None:
         self._pending.discard(run)
@@ -321,7 +327,7 @@ class AsyncWorker(Worker):
     def stop(self, run: Run) -> None:
         task = run.task
         if task is not None and not task.done():
-            self.thread.call_soon(task.cancel)
+            self._post(task.cancel)
 
     def frame(self, run: Run | None) -> FrameType | None:
         return sys._current_frames().get(self.thread.ident or -1)
@@ -337,7 +343,7 @@ class AsyncWorker(Worker):
 
     def close(self) -> None:
         """Stop the loop once its tasks are done (at once when idle)."""
-        self.thread.call_soon(self._stop_when_idle)
+        self._post(self._stop_when_idle)
 
     def _stop_when_idle(self) -> None:
         tasks = [task for task in asyncio.all_tasks(self.thread.loop) if not task.done()]
