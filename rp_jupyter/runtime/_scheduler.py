@@ -135,7 +135,7 @@ class Scheduler:
                 return
             worker = endpoint.worker
             if worker is None:
-                worker = endpoint.worker = make_worker(endpoint.spec, self._ended, self._schedule)
+                worker = endpoint.worker = self._new_worker(endpoint.spec)
             if target != worker.concurrency and not worker.runs:
                 worker.concurrency = target  # RunPod applies a new concurrency once the worker is idle
             runs = []
@@ -157,10 +157,15 @@ class Scheduler:
             self.timers.at(time.monotonic() + job.execution_timeout,
                            functools.partial(self.stop, job, JobStatus.TIMED_OUT), lambda: not job._ended)
         if isinstance(worker, AsyncWorker):
-            with self._lock:
-                self._loops.add(worker)
-            self.timers.kick()
+            self.timers.busy()  # the watchdog pings loops while they have jobs
         worker.launch(run)
+
+    def _new_worker(self, spec: HandlerSpec) -> Worker:
+        """(lock held) A worker for ``spec``; a loop is watched from now on."""
+        worker = make_worker(spec, self._ended, self._schedule)
+        if isinstance(worker, AsyncWorker):
+            self._loops.add(worker)
+        return worker
 
     def stop(self, job: Job, status: JobStatus) -> None:
         """Cancel or time out ``job`` now (any thread); its call gets ``stall_threshold`` s to stop."""
@@ -261,7 +266,7 @@ class Scheduler:
             endpoint = self.endpoints.get(worker.spec.name)
             replacement = None
             if pending or (endpoint is not None and endpoint.worker is worker):
-                replacement = make_worker(worker.spec, self._ended, self._schedule)
+                replacement = self._new_worker(worker.spec)
                 replacement.concurrency, replacement.retired = worker.concurrency, worker.retired
                 replacement.runs.update(pending)
                 if endpoint is not None and endpoint.worker is worker:
@@ -269,10 +274,9 @@ class Scheduler:
             self._idle.notify_all()
         for run in pending:
             assert replacement is not None
-            if isinstance(replacement, AsyncWorker):
-                with self._lock:
-                    self._loops.add(replacement)
             replacement.launch(run)
+        if isinstance(replacement, AsyncWorker) and pending:
+            self.timers.busy()
         if not stuck:
             worker.close()
         if endpoint is not None:

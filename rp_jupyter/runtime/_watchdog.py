@@ -68,6 +68,12 @@ class Timers:
             if self._heap[0] is entry:
                 self._cond.notify()
 
+    def busy(self) -> None:
+        """Cheap :meth:`kick` for every job: a flag (a tick under way keeps going), the lock only to start."""
+        self._kicked = True
+        if not self._ticking:
+            self.kick()
+
     def kick(self) -> None:
         """Something needs watching now: tick within ``interval`` s (and on until tick says no more)."""
         with self._cond:
