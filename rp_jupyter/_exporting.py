@@ -82,12 +82,29 @@ def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base
 
     runtime = get_runtime()
     spec = runtime.handler(name)
+    _refuse_nested(spec)
     found, found_notebook = _export_cells(spec, cells)
     done = [j for j in runtime.jobs if j.handler == name and j.status.value == "COMPLETED"]
     return build_export(
         _handler_config(spec), found, probe_environment(), request=done[-1].request if done else None,
         notebook=notebook or found_notebook, base_image=base_image,
     )
+
+
+def _refuse_nested(spec: HandlerSpec) -> None:
+    """A handler made inside another function (a closure, a factory's product) has no ``def`` of its
+    own in any cell: say so, rather than that its cell was edited."""
+    from .exceptions import ExportError
+
+    for what, fn in (("handler", spec.fn), ("concurrency_modifier", spec.concurrency_modifier)):
+        qualname = getattr(_defined_function(fn), "__qualname__", "") if fn is not None else ""
+        if "<locals>" in qualname and not getattr(fn, "fixed_concurrency", None):
+            maker = qualname.split(".<locals>")[0]
+            raise ExportError(
+                f"the {what} of {spec.name!r} is {qualname}, a function made inside {maker}() when it ran: "
+                "handler.py needs a def at module level. Define it with def in the cell (reading what "
+                f"{maker}() gave it from module-level names), run the cell, then export"
+            )
 
 
 def _export_cells(spec: HandlerSpec, cells: list[Any] | None) -> tuple[list[Any], str | None]:
