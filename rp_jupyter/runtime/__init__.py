@@ -2,12 +2,14 @@
 
 from ._job import Job, JobEvent
 from ._runtime import Runtime
-from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
-from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, json_problem
+from ._shaping import MAX_JSON_DEPTH, RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
+from ._spec import DEFAULT_EXECUTION_TIMEOUT, POLICY_RANGES_MS, HandlerSpec, json_problem, load_json
 from ._status import JobStatus
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
+    "MAX_JSON_DEPTH",
+    "POLICY_RANGES_MS",
     "RUNSYNC_LIMIT_BYTES",
     "RUN_LIMIT_BYTES",
     "HandlerKind",
@@ -18,4 +20,5 @@ __all__ = [
     "Runtime",
     "classify",
     "json_problem",
+    "load_json",
 ]
