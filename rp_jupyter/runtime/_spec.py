@@ -92,7 +92,7 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
     return f"{where} near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line.strip() else where
 
 
-def load_json(data: str | bytes, what: str = "the request") -> Any:
+def load_json(data: str | bytes | bytearray, what: str = "the request") -> Any:
     """Parse JSON as RunPod's API would take it; a :class:`RequestError` with one line otherwise.
 
     Refuses what Python's ``json`` lets through but JSON has not (``NaN``, ``Infinity``), and turns
