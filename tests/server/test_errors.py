@@ -1,4 +1,4 @@
-"""Refusals: every one a clear 4xx JSON error; limits, auth, the OpenAPI document, the bind warning."""
+"""Refusals: every one a clear 4xx JSON error; limits, auth, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from rp_jupyter.runtime import Runtime
 from rp_jupyter.server import PublicServer
 
 from .conftest import TIMEOUT
+
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,30 @@ def _echo(runtime: Runtime) -> None:
         ("POST", "/echo/run", {"json": {"input": None}}, 400, 'no "input"'),
         ("POST", "/echo/run", {"json": [1, 2]}, 400, "JSON object"),
         ("POST", "/echo/run", {"data": {"input": "x"}}, 415, "Content-Type: application/json"),
-        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "ftp://x"}}, 400, "http(s) URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "ftp://x"}}, 400, "http:// or https:// URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://"}}, 400, '"webhook" has no host'),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://[::1"}}, 400, "not a valid URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x:9999999999/"}}, 400, "Port out of range"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x:0/"}}, 400, "port 0"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://a b/"}}, 400, "spaces or control"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": 5}}, 400, "must be a URL string"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x/" + "a" * 3000}}, 400, "at most 2048"),
+        ("POST", "/echo/run", {"content": b'{"input": "\\ud800"}', "headers": JSON}, 400, "lone surrogate"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"1" * 5000 + b"}", "headers": JSON}, 400, "4300 digits"),
+        ("POST", "/echo/runsync", {"content": b'{"input": NaN}', "headers": JSON}, 400, "holds NaN"),
+        ("POST", "/echo/run", {"content": b'{"input": [Infinity]}', "headers": JSON}, 400, "holds Infinity"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"[" * 990 + b"]" * 990 + b"}", "headers": JSON}, 400,
+         "nests deeper than 256 levels"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"[" * 99999 + b"]" * 99999 + b"}", "headers": JSON}, 400,
+         "nests deeper than 256 levels"),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"executionTimeout": 10**400}}}, 400,
+         '"policy.executionTimeout" must be whole ms from 1 to 604800000'),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"ttl": 10**20}}}, 400, '"policy.ttl" must be whole ms'),
+        ("POST", "/echo/run", {"content": b'{"input": 1}', "headers": {"content-type": "text/plain"}}, 415,
+         "Content-Type: application/json"),
+        ("POST", "/echo/run", {"content": b'{"input": 1}'}, 415, "got none"),
+        ("POST", "/echo/purge-queue", {"headers": {"content-type": "text/plain"}}, 415, "/purge-queue takes JSON"),
+        ("POST", "/echo/cancel/x", {"content": b"{}"}, 415, "/cancel takes JSON"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": {"ttl": 5}}}, 400, "policy.ttl"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": {"executionTimeout": -1}}}, 400, "executionTimeout"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": "x"}}, 400, "policy"),
@@ -148,13 +173,6 @@ def test_a_runtime_shutting_down_refuses_new_jobs_with_503(
         server.stop()  # while the loop still runs (the shutdown waits for the busy job)
         gate.set()
         stopping.join(TIMEOUT)
-
-
-def test_binding_beyond_loopback_warns(runtime: Runtime) -> None:
-    server = PublicServer(runtime, "0.0.0.0", 0)
-    with pytest.warns(UserWarning, match="reachable from other machines without an API key"):
-        server.start()
-    server.stop()
 
 
 def test_a_busy_port_is_a_clear_error(runtime: Runtime, server: PublicServer) -> None:
