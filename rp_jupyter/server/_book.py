@@ -34,7 +34,7 @@ MAX_RETAINED_JOBS = 10_000
 """Finished jobs kept at most (oldest finished deleted first); RunPod sets no count, a kernel must."""
 MAX_RETAINED_BYTES = 512 * 1024 * 1024
 """Bytes of finished jobs (request + result as JSON) kept at most."""
-_GONE_KEPT = 4096  # ids of deleted jobs remembered, to say why a /status is 404
+_GONE_KEPT = 1024  # ids of deleted jobs remembered, to say why a /status is 404
 
 
 class Cancellable(Protocol):
@@ -109,6 +109,7 @@ class JobBook:
         self._finished: collections.OrderedDict[str, Entry] = collections.OrderedDict()  # oldest first
         self._finished_bytes = 0
         self._gone: collections.OrderedDict[str, tuple[str, str]] = collections.OrderedDict()
+        self._last_cap_reason = ""
         self._deadlines: list[tuple[float, str]] = []
         self._timer: Cancellable | None = None
         self._timer_at = math.inf
@@ -160,9 +161,7 @@ class JobBook:
             entry = self._entries.get(job_id)
             if entry is not None and entry.expires_at() <= now:
                 self._delete(entry, _expiry_reason(entry, now))
-        if len(self._deadlines) > 2 * len(self._entries) + 64:  # drop the stale deadlines of jobs gone or finished
-            self._deadlines = [(e.expires_at(), i) for i, e in self._entries.items()]
-            heapq.heapify(self._deadlines)
+        self._compact()
         self._arm()
 
     def purge(self, endpoint: str) -> int:
@@ -192,7 +191,14 @@ class JobBook:
     # ---- inside ---------------------------------------------------------------------------------
     def _push(self, entry: Entry) -> None:
         heapq.heappush(self._deadlines, (entry.expires_at(), entry.job.id))
+        self._compact()
         self._arm()
+
+    def _compact(self) -> None:
+        """Drop the stale deadlines (of jobs gone, or finished since) once they outnumber the live ones."""
+        if len(self._deadlines) > 2 * len(self._entries) + 64:
+            self._deadlines = [(e.expires_at(), i) for i, e in self._entries.items()]
+            heapq.heapify(self._deadlines)
 
     def _arm(self) -> None:
         """One loop timer, for the earliest deadline."""
@@ -216,6 +222,7 @@ class JobBook:
             self._gone.popitem(last=False)
         if not entry.job.done:
             self._runtime.cancel(entry.job.id)
+        self._compact()
 
     def _forget_finished(self, entry: Entry) -> None:
         if self._finished.pop(entry.job.id, None) is not None:
@@ -228,9 +235,14 @@ class JobBook:
         self._finished_bytes += entry.size
         self._push(entry)
         while self._finished and (len(self._finished) > self.max_jobs or self._finished_bytes > self.max_bytes):
-            oldest = next(iter(self._finished.values()))
-            self._delete(oldest, f"deleted early, oldest finished first, to keep this server within its retention "
-                                 f"cap of {self.max_jobs} jobs and {self.max_bytes // (1024 * 1024)} MB")
+            self._delete(next(iter(self._finished.values())), self._cap_reason())
+
+    def _cap_reason(self) -> str:
+        reason = (f"deleted early, oldest finished first, to keep this server within its retention cap of "
+                  f"{self.max_jobs} jobs and {self.max_bytes // (1024 * 1024)} MB")
+        if reason != self._last_cap_reason:  # one string for all of them
+            self._last_cap_reason = reason
+        return self._last_cap_reason
 
     def _on_event(self, event: JobEvent) -> None:
         job = event.job

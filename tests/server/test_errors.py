@@ -122,6 +122,8 @@ def test_openapi_document_lists_every_route(http: httpx.Client, server: PublicSe
         ("/v2/{endpoint}/runsync", "post"),
         ("/v2/{endpoint}/status/{id}", "get"),
         ("/v2/{endpoint}/status/{id}", "post"),
+        ("/v2/{endpoint}/status-sync/{id}", "get"),
+        ("/v2/{endpoint}/status-sync/{id}", "post"),
         ("/v2/{endpoint}/stream/{id}", "get"),
         ("/v2/{endpoint}/stream/{id}", "post"),
         ("/v2/{endpoint}/cancel/{id}", "post"),
@@ -146,6 +148,7 @@ def test_responses_match_the_openapi_schemas(runtime: Runtime, http: httpx.Clien
     check(http.post("/chunks/run", json={"input": []}), "/v2/{endpoint}/run", "post")
     check(http.post("/chunks/runsync", json={"input": [3]}), "/v2/{endpoint}/runsync", "post")
     check(http.get(f"/chunks/status/{job_id}"), "/v2/{endpoint}/status/{id}", "get")
+    check(http.get(f"/chunks/status-sync/{job_id}?wait=1000"), "/v2/{endpoint}/status-sync/{id}", "get")
     check(http.get(f"/chunks/stream/{job_id}"), "/v2/{endpoint}/stream/{id}", "get")
     check(http.post(f"/chunks/cancel/{job_id}"), "/v2/{endpoint}/cancel/{id}", "post")
     check(http.post(f"/chunks/retry/{job_id}"), "/v2/{endpoint}/retry/{id}", "post")  # 409: COMPLETED
