@@ -87,7 +87,7 @@ async def read_json(request: Request, limit: int, route: str, *, required: bool)
 
 async def _read_limited(request: Request, limit: int, route: str) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HttpError(413, _too_large(int(declared), limit, route))
     chunks, size = [], 0
     async for chunk in request.stream():
