@@ -93,7 +93,7 @@ class PublicApi:
             self.webhooks = WebhookSender(webhook_retry_delay)
             self.book = JobBook(runtime, self._on_finish, clock or LoopClock(), max_retained_jobs, max_retained_bytes)
         self.draining = False
-        self._drained: asyncio.Future[None] | None = None
+        self._waiting: set[asyncio.Task[Any]] = set()
         starlette = Starlette(routes=self._routes(), exception_handlers={HTTPException: _http_exception})
         self.app = AccessGuard(starlette, loopback=loopback, origins=self.origins)
 
@@ -209,16 +209,22 @@ class PublicApi:
         return entry
 
     async def _until_done(self, job: Any, seconds: float) -> None:
-        """Wait until the job ends, ``seconds`` pass, or the server drains (stop or restart)."""
+        """Wait until the job ends, ``seconds`` pass, or the server drains (stop or restart): a drain
+        cancels the wait (never the job), and the route answers with the job's status as it is."""
         if job.done or self.draining:
             return
-        if self._drained is None:
-            self._drained = asyncio.get_running_loop().create_future()
-        waiter = asyncio.ensure_future(self.runtime.until_done(job, seconds))
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
         try:
-            await asyncio.wait((waiter, self._drained), return_when=asyncio.FIRST_COMPLETED)
+            await self.runtime.until_done(job, seconds)
+        except asyncio.CancelledError:
+            if not self.draining:
+                raise
+            if hasattr(task, "uncancel"):  # Python 3.11+: the cancel was ours, and is handled
+                task.uncancel()
         finally:
-            waiter.cancel()
+            self._waiting.discard(task)
 
     def _on_finish(self, entry: Entry) -> None:
         if entry.delivery is not None and entry.job.status.value in _WEBHOOK_STATES:
@@ -228,8 +234,8 @@ class PublicApi:
         """Stop taking requests (503) and answer every waiting ``/runsync`` and ``/status-sync`` now,
         with the job's status (its id included): the client goes on polling ``/status``."""
         self.draining = True
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        for task in list(self._waiting):
+            task.cancel()
 
     async def aclose(self) -> None:
         """Forget runtime events and cancel pending webhook deliveries."""
