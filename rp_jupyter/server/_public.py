@@ -195,7 +195,8 @@ class PublicApi:
         policy = job.request.get("policy") or {}
         ttl = policy["ttl"] / 1000 if policy.get("ttl") is not None else DEFAULT_TTL
         retention = self.retention_runsync if sync else self.retention_run
-        size = int(request.headers.get("content-length") or 0)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isascii() and declared.isdigit() else 0  # about what the body held
         return self.book.add(job, ttl, retention, webhook, size)
 
     async def _entry(self, request: Request, name: str) -> Entry:
