@@ -15,6 +15,7 @@ live with the routes (``_io``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 import urllib.parse
@@ -38,6 +39,7 @@ _LOCAL_NAMES = ("localhost",)
 PREFLIGHT_MAX_AGE = 600
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
     """``127.0.0.0/8``, ``::1`` or ``localhost`` (not ``0.0.0.0``: that is every interface)."""
     name = host.strip("[]").lower()
@@ -98,13 +100,13 @@ class AccessGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        headers = _Wanted(scope["headers"])
         origin = headers.get("origin")
         refusal = self._refusal(headers, origin)
         if refusal is not None:
             await error_response(403, refusal)(scope, receive, send)
         elif scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
-            await self._preflight(headers, origin)(scope, receive, send)
+            await self._preflight(Headers(scope=scope), origin)(scope, receive, send)
         elif origin and self._allowed(origin):
             await self.app(scope, receive, _with_cors(send, origin))
         else:
@@ -113,7 +115,7 @@ class AccessGuard:
     def _allowed(self, origin: str) -> bool:
         return "*" in self.origins or origin.lower() in self.origins
 
-    def _refusal(self, headers: Headers, origin: str | None) -> str | None:
+    def _refusal(self, headers: _Wanted, origin: str | None) -> str | None:
         host = headers.get("host")
         if self.loopback and host is not None and not is_loopback(_host_name(host)):
             return (f"refused: Host {host[:100]!r} is not this machine; the server is bound to a loopback address "
@@ -141,6 +143,19 @@ class AccessGuard:
         if headers.get("access-control-request-private-network") == "true":
             allow["access-control-allow-private-network"] = "true"
         return Response(status_code=204, headers=allow)
+
+
+_WANTED = {b"host", b"origin", b"sec-fetch-site", b"access-control-request-method"}
+
+
+class _Wanted(dict[str, str]):
+    """The few request headers the guard reads (the first of each), in one pass over the raw list."""
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        for name, value in raw:
+            if name in _WANTED:
+                self.setdefault(name.decode("latin-1"), value.decode("latin-1"))
 
 
 def _host_name(host: str) -> str:
