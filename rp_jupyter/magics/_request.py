@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shlex
 from typing import Any
@@ -108,8 +109,8 @@ def _set_value(args: RunArgs, flag: str, value: str) -> None:
         args.wait = float(value)
     except ValueError:
         raise UsageError(f"--wait takes seconds, got {value!r}") from None
-    if args.wait <= 0:
-        raise UsageError(f"--wait takes a positive number of seconds, got {value!r}")
+    if not (math.isfinite(args.wait) and args.wait > 0):
+        raise UsageError(f"--wait takes a positive, finite number of seconds, got {value!r}")
 
 
 def read_request_file(path: str) -> Any:
@@ -119,4 +120,9 @@ def read_request_file(path: str) -> Any:
             text = handle.read()
     except OSError as exc:
         raise UsageError(f"cannot read the request file {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the request file {path!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+            f"{exc.start}): RunPod's requests are JSON in UTF-8"
+        ) from None
     return load_json(text, f"the request file {path!r}")
