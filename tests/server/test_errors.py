@@ -197,3 +197,19 @@ def test_a_port_out_of_range_is_a_clear_error(runtime: Runtime, port: object) ->
 
     with pytest.raises(ServerError, match="from 0 to 65535"):
         PublicServer(runtime, "127.0.0.1", port).start()
+
+
+def test_a_string_chunk_with_a_lone_surrogate_is_still_a_json_answer(runtime: Runtime, http: httpx.Client) -> None:
+    """The runtime passes string chunks through unchecked (its fast path); the answer escapes what UTF-8
+    cannot carry instead of failing with a 500."""
+
+    def tokens(job: dict[str, object]) -> object:
+        yield "ok \ud800"
+
+    runtime.register(tokens)
+    job_id = http.post("/tokens/run", json={"input": 1}).json()["id"]
+    job = runtime.get(job_id)
+    assert job is not None
+    job.wait(TIMEOUT)
+    response = http.get(f"/tokens/stream/{job_id}")
+    assert response.status_code == 200 and b"\\ud800" in response.content
