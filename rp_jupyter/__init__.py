@@ -26,7 +26,19 @@ from .exceptions import (
     UsageProblem,
 )
 from .runtime import HandlerKind, HandlerSpec, Job, JobEvent, JobStatus, Runtime
-from .session import export, get_runtime, handler, jobs, register, run, run_sync, serve, shutdown, verify
+from .session import (
+    export,
+    get_runtime,
+    handler,
+    jobs,
+    register,
+    run,
+    run_sync,
+    serve,
+    shutdown,
+    stop_serving,
+    verify,
+)
 
 __version__ = "0.1.0"
 
@@ -61,6 +73,7 @@ __all__ = [
     "run_sync",
     "serve",
     "shutdown",
+    "stop_serving",
     "unload_ipython_extension",
     "verify",
 ]

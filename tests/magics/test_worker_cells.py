@@ -100,8 +100,8 @@ def test_import_runpod_does_not_turn_the_root_logger_to_info_while_loaded(shell)
     [
         ('%rp_run echo {"input": 1} --wait inf', "finite"),
         ('%rp_run echo {"input": 1} --wait nan', "finite"),
-        ('%rp_run echo {"input": 1' + "1" * 5000 + "} --sync", "cannot be read"),
-        ('%rp_run echo ' + '{"input": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('%rp_run echo {"input": 1' + "1" * 5000 + "} --sync", "over Python's limit of 4300 digits"),
+        ('%rp_run echo ' + '{"input": ' + "[" * 5000 + "]" * 5000 + "}", "nests deeper than 256 levels"),
     ],
 )
 def test_odd_run_arguments_are_one_line(shell, line: str, says: str) -> None:
