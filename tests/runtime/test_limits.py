@@ -224,3 +224,14 @@ def test_a_deep_but_allowed_output_passes(runtime: Runtime) -> None:
     runtime.register(lambda job: _nested(256), "deep")
     job = runtime.submit("deep", {"input": {}}).wait(T)
     assert job.status is JobStatus.COMPLETED and job.output == _nested(256)
+
+
+def test_a_string_chunk_with_a_lone_surrogate_fails_the_stream(runtime) -> None:
+    def handler(job):
+        yield "fine "
+        yield "bad \ud800"
+
+    runtime.register(handler, "surrogate")
+    job = runtime.submit("surrogate", {"input": {}}).wait(10)
+    assert job.status.value == "FAILED" and job.stream == ["fine "]
+    assert "stream chunk 1" in job.error
