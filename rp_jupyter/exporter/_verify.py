@@ -82,16 +82,18 @@ def compare_jobs(notebook: Iterable[JobWire], worker: dict[str, JobWire]) -> lis
     return [_compare(expected, worker.get(expected.id)) for expected in notebook]
 
 
-def _compare(expected: JobWire, actual: JobWire | None) -> JobCheck:
+def _compare(expected: JobWire, actual: JobWire | None, labels: tuple[str, str] = ("notebook", "exported worker")) -> JobCheck:
+    """Final result, then stream chunks, then progress updates; the first difference as a diff between
+    ``labels`` (also used by the recorded tests, which compare a replay with its recording)."""
     if actual is None or actual.final is None:
-        return JobCheck(expected.id, False, "the worker posted no final result", _diff(_final(expected.final), None))
+        return JobCheck(expected.id, False, "the worker posted no final result", _diff(_final(expected.final), None, labels))
     for what, want, got in (
         ("final result", _final(expected.final), _final(actual.final)),
         ("stream chunks", expected.stream, actual.stream),
         ("progress updates (any order)", _sorted(expected.progress), _sorted(actual.progress)),
     ):
         if want != got:
-            return JobCheck(expected.id, False, what, _diff(want, got))
+            return JobCheck(expected.id, False, what, _diff(want, got, labels))
     return JobCheck(expected.id, True)
 
 
@@ -144,7 +146,7 @@ def _frames(traceback_text: str) -> list[str]:
     return out
 
 
-def _diff(want: Any, got: Any) -> str:
+def _diff(want: Any, got: Any, labels: tuple[str, str] = ("notebook", "exported worker")) -> str:
     a = json.dumps(want, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     b = json.dumps(got, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    return "\n".join(difflib.unified_diff(a, b, "notebook", "exported worker", lineterm="", n=2))
+    return "\n".join(difflib.unified_diff(a, b, *labels, lineterm="", n=2))
