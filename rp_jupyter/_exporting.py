@@ -38,17 +38,21 @@ def export(
     base_image: str | None = None,
     verify: bool = False,
     timeout: float = 60.0,
+    force: bool = False,
 ) -> Any:
     """Write handler ``name`` as a RunPod worker (handler.py, Dockerfile, requirements.txt, ...) to
-    ``out_dir`` (default ``<name>-worker``); with ``verify``, run it under the real SDK too.
+    ``out_dir`` (default ``<name>-worker``; ``~`` and ``$VARS`` expand); with ``verify``, run it under
+    the real SDK too.
 
+    Never destroys a file: a file export did not write stops it, a generated file edited by hand is
+    kept (its diff shown); ``force`` replaces both, keeping each old one as ``NAME.bak``.
     ``cells``: the executed cells as strings or :class:`rp_jupyter.exporter.Cell` (default: the
     kernel's history when the extension is loaded, else the handler's own source file).
     """
-    from .exporter import write_export
+    from .exporter import expand_path, write_export
 
-    directory = out_dir or f"{name}-worker"
-    result = write_export(_build_export(name, cells, notebook, base_image), directory)
+    directory = expand_path(out_dir or f"{name}-worker")
+    result = write_export(_build_export(name, cells, notebook, base_image), directory, force=force)
     if verify:
         result.report = _verify(name, directory, timeout)
     return result
@@ -59,16 +63,18 @@ def check_export(
     base_image: str | None = None,
 ) -> Any:
     """How ``directory`` differs from what :func:`export` would write now (a ``Drift``; ``.ok``)."""
-    from .exporter import drift
+    from .exporter import drift, expand_path
 
-    return drift(_build_export(name, cells, notebook, base_image), directory)
+    return drift(_build_export(name, cells, notebook, base_image), expand_path(directory))
 
 
 def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout: float = 60.0) -> Any:
     """Run ``directory/handler.py`` under the real ``runpod`` SDK in deployed-worker mode against the
     notebook's finished jobs of handler ``name`` (or ``jobs``: Job objects or ids); a ``VerifyReport``
     comparing them job by job. Jobs run before the handler's code last changed diverge, as they should."""
-    return _verify(name, directory, timeout, jobs)
+    from .exporter import expand_path
+
+    return _verify(name, expand_path(directory), timeout, jobs)
 
 
 def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None) -> Any:

@@ -5,7 +5,8 @@ to ``{path: text}``, one writer, a drift check, and the job-by-job comparison of
 Imports nothing from rp_jupyter but its exceptions, and never IPython.
 
 - ``_cells``: cells → statements with the names they define and use; ``_slice``: what the handler needs;
-- ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline, writer, drift;
+- ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline and drift;
+- ``_writer``: the one writer, which never destroys a file (a manifest of what export wrote);
 - ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report.
 """
 
@@ -14,9 +15,11 @@ from ._export import Drift, Export, build_export, drift, write_export
 from ._model import Environment, HandlerConfig, probe_environment
 from ._process import WorkerRun, run_worker, worker_env
 from ._verify import JobCheck, JobWire, VerifyReport, compare_jobs
+from ._writer import MANIFEST, Written, expand_path
 
 __all__ = [
     "Cell",
+    "MANIFEST",
     "Drift",
     "Environment",
     "Export",
@@ -25,9 +28,11 @@ __all__ = [
     "JobWire",
     "VerifyReport",
     "WorkerRun",
+    "Written",
     "build_export",
     "compare_jobs",
     "drift",
+    "expand_path",
     "probe_environment",
     "run_worker",
     "worker_env",
