@@ -39,10 +39,13 @@ def export(
     verify: bool = False,
     timeout: float = 60.0,
     force: bool = False,
+    hub: bool = False,
+    category: str | None = None,
 ) -> Any:
     """Write handler ``name`` as a RunPod worker (handler.py, Dockerfile, requirements.txt, ...) to
     ``out_dir`` (default ``<name>-worker``; ``~`` and ``$VARS`` expand); with ``verify``, run it under
-    the real SDK too.
+    the real SDK too. With ``hub``, also the RunPod Hub's ``.runpod/hub.json`` and ``tests.json``
+    (``category``: audio, embedding, language, video or image; default: guessed from the imports).
 
     Never destroys a file: a file export did not write stops it, a generated file edited by hand is
     kept (its diff shown); ``force`` replaces both, keeping each old one as ``NAME.bak``.
@@ -52,7 +55,8 @@ def export(
     from .exporter import expand_path, write_export
 
     directory = expand_path(out_dir or f"{name}-worker")
-    result = write_export(_build_export(name, cells, notebook, base_image), directory, force=force)
+    built = _build_export(name, cells, notebook, base_image, _hub(name, hub, category))
+    result = write_export(built, directory, force=force)
     if verify:
         result.report = _verify(name, directory, timeout)
     return result
@@ -63,9 +67,13 @@ def check_export(
     base_image: str | None = None,
 ) -> Any:
     """How ``directory`` differs from what :func:`export` would write now (a ``Drift``; ``.ok``)."""
+    import os
+
     from .exporter import drift, expand_path
 
-    return drift(_build_export(name, cells, notebook, base_image), expand_path(directory))
+    directory = expand_path(directory)
+    hub = _hub(name, os.path.isfile(os.path.join(directory, ".runpod", "hub.json")), None)  # an export made with --hub
+    return drift(_build_export(name, cells, notebook, base_image, hub), directory)
 
 
 def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout: float = 60.0) -> Any:
@@ -77,17 +85,30 @@ def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout:
     return _verify(name, expand_path(directory), timeout, jobs)
 
 
-def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None) -> Any:
+def _hub(name: str, wanted: bool, category: str | None) -> tuple[Any, list[str]] | None:
+    """The kernel's facts for the Hub's files (issue 14), and notes on them; None without ``--hub``."""
+    from ._hubbing import CATEGORIES, hub_facts
+    from .exceptions import ExportError
+
+    if category is not None and category not in CATEGORIES:
+        raise ExportError(f"unknown Hub category {category!r}: use one of {', '.join(CATEGORIES)}")
+    return hub_facts(get_runtime(), name, category) if wanted else None
+
+
+def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None,
+                  hub: tuple[Any, list[str]] | None = None) -> Any:
     from .exporter import build_export, probe_environment
 
     runtime = get_runtime()
     spec = runtime.handler(name)
     found, found_notebook = _export_cells(spec, cells)
     done = [j for j in runtime.jobs if j.handler == name and j.status.value == "COMPLETED"]
-    return build_export(
+    built = build_export(
         _handler_config(spec), found, probe_environment(), request=done[-1].request if done else None,
-        notebook=notebook or found_notebook, base_image=base_image,
+        notebook=notebook or found_notebook, base_image=base_image, hub=hub[0] if hub else None,
     )
+    built.notes += hub[1] if hub else []
+    return built
 
 
 def _export_cells(spec: HandlerSpec, cells: list[Any] | None) -> tuple[list[Any], str | None]:

@@ -7,34 +7,69 @@ Imports nothing from rp_jupyter but its exceptions, and never IPython.
 - ``_cells``: cells → statements with the names they define and use; ``_slice``: what the handler needs;
 - ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline and drift;
 - ``_writer``: the one writer, which never destroys a file (a manifest of what export wrote);
-- ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report.
+- ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report;
+- ``_hub`` (with ``_envvars``, ``_gpu``, ``_disk``, ``_schema``): the RunPod Hub's ``.runpod`` files;
+- ``_recorded``: jobs kept as regression tests, their file and a replay's verdict.
 """
 
 from ._cells import Cell
+from ._envvars import EnvRead, env_reads, looks_secret
 from ._export import Drift, Export, build_export, drift, write_export
+from ._gpu import GpuFacts, GpuPlan, plan_gpus
+from ._hub import HubFacts, HubTest
 from ._model import Environment, HandlerConfig, probe_environment
 from ._process import WorkerRun, run_worker, worker_env
+from ._recorded import (
+    Outcome,
+    RecordedTest,
+    TestResult,
+    TestRow,
+    TestTable,
+    check,
+    read_tests,
+    timeout_for,
+    write_tests,
+)
+from ._schema import hub_problems
 from ._verify import JobCheck, JobWire, VerifyReport, compare_jobs
 from ._writer import MANIFEST, Written, expand_path
 
 __all__ = [
     "Cell",
-    "MANIFEST",
     "Drift",
+    "EnvRead",
     "Environment",
     "Export",
+    "GpuFacts",
+    "GpuPlan",
     "HandlerConfig",
+    "HubFacts",
+    "HubTest",
     "JobCheck",
     "JobWire",
+    "MANIFEST",
+    "Outcome",
+    "RecordedTest",
+    "TestResult",
+    "TestRow",
+    "TestTable",
     "VerifyReport",
     "WorkerRun",
     "Written",
     "build_export",
+    "check",
     "compare_jobs",
     "drift",
+    "env_reads",
     "expand_path",
+    "hub_problems",
+    "looks_secret",
+    "plan_gpus",
     "probe_environment",
+    "read_tests",
     "run_worker",
+    "timeout_for",
     "worker_env",
     "write_export",
+    "write_tests",
 ]

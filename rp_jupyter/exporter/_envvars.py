@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 __all__ = ["EnvRead", "env_reads", "looks_secret", "platform_variable"]
 
-_SECRET_PART = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)S?$", re.I)
+_SECRET_PART = re.compile(r"(KEYS?|TOKEN|SECRETS?|PASSWORDS?|PASSWD|CREDENTIALS?|AUTH)$", re.I)
 _SECRET_VALUE = re.compile(r"^(sk-|hf_|ghp_|gho_|github_pat_|xox[abps]-|AKIA|glpat-)|://[^/@\s]+:[^/@\s]+@")
 _PLATFORM = frozenset({
     "PATH", "HOME", "PWD", "USER", "HOSTNAME", "LANG", "TMPDIR", "PYTHONPATH", "CUDA_VISIBLE_DEVICES",
@@ -36,9 +36,9 @@ class EnvRead:
 
 
 def looks_secret(name: str, value: str | None = None) -> bool:
-    """A name with a part ending in KEY, TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL(S) or AUTH
-    (``HF_TOKEN``, ``OPENAI_API_KEY``, ``DB_PASSWORD``, not ``TOKENIZER_NAME``), or a value shaped like
-    a credential (``hf_…``, ``sk-…``, a URL with a password)."""
+    """A name with a part ending in KEY(S), TOKEN, SECRET(S), PASSWORD(S), PASSWD, CREDENTIAL(S) or AUTH
+    (``HF_TOKEN``, ``OPENAI_API_KEY``, ``DB_PASSWORD``; not ``TOKENIZER_NAME`` nor ``MAX_TOKENS``), or a
+    value shaped like a credential (``hf_…``, ``sk-…``, ``ghp_…``, a URL with a password)."""
     if any(_SECRET_PART.search(part) for part in name.split("_") if part):
         return True
     return bool(value and _SECRET_VALUE.search(value))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,10 +93,9 @@ def listing_text(config: HandlerConfig, cells: list[Cell], statements: list[Stat
         notes.append(f"no docstring on {config.function}() nor a leading comment in its cell: the listing's title "
                      "and description are placeholders (a docstring fills them)")
         return config.name, f"RunPod Serverless worker {config.name!r}, exported from a Jupyter notebook by rp_jupyter."
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    title = paragraphs[0].split(". ")[0].rstrip(".")
-    rest = " ".join(paragraphs[1:]) or paragraphs[0]
-    return title, rest
+    first, _, rest = text.strip().partition("\n")
+    title = " ".join(first.split()).rstrip(".")
+    return title, " ".join(rest.split()) or f"{title}."
 
 
 def _leading_comment(source: str) -> str:

@@ -21,9 +21,14 @@ import math
 import re
 from typing import Any
 
+from ..exceptions import RecordedTestsError
 from ._verify import JobWire, _compare, _error
+from ._writer import _atomic_write
 
-__all__ = ["Outcome", "RecordedTest", "TestResult", "TestRow", "TestTable", "check", "dumps", "loads", "timeout_for"]
+__all__ = [
+    "Outcome", "RecordedTest", "TestResult", "TestRow", "TestTable", "check", "dumps", "loads", "read_tests",
+    "timeout_for", "write_tests",
+]
 
 FORMAT = "rp_jupyter recorded tests v1"
 VERDICTS = ("pass", "changed", "failed")
@@ -81,6 +86,30 @@ def loads(text: str) -> tuple[str, list[RecordedTest]]:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"a test is malformed: {exc}") from None
     return str(data.get("handler", "")), tests
+
+
+def read_tests(path: str) -> list[RecordedTest]:
+    """The tests kept in ``path`` (none when it does not exist); a file that is not a tests file is one
+    :class:`RecordedTestsError` line (it is never overwritten)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordedTestsError(f"cannot read the tests in {path}: {exc}") from None
+    try:
+        return loads(text)[1]
+    except ValueError as exc:
+        raise RecordedTestsError(f"{path} is not rp_jupyter's tests file: {exc}; nothing was changed") from None
+
+
+def write_tests(path: str, handler: str, tests: list[RecordedTest]) -> None:
+    """Replace ``path`` with ``tests`` in one step (an interrupted write leaves the old file)."""
+    try:
+        _atomic_write(path, dumps(handler, tests))
+    except OSError as exc:
+        raise RecordedTestsError(f"cannot write the tests to {path}: {exc.strerror or exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,7 @@ def _validator(name: str) -> Any:
             return
         for index, item in enumerate(instance.split(",")):
             for error in validator.descend(item.strip(), item_schema):
-                error.message = f"item {index + 1} {item.strip()!r}: {_message(error)}"
+                error.rp_message = f"item {index + 1} {item.strip()!r}: {_message(error)}"
                 yield error
 
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-comma-separated": comma_separated})
@@ -85,6 +85,8 @@ def _where(path: Any) -> str:
 
 def _message(error: Any) -> str:
     """jsonschema's message, or for a combination (anyOf, not) the description the schema gives it."""
+    if getattr(error, "rp_message", None):
+        return str(error.rp_message)
     if error.validator in ("anyOf", "oneOf", "not") and isinstance(error.schema, dict):
         described = error.schema.get("description")
         if described:

@@ -161,6 +161,7 @@ def _backup(full: str, current: str) -> str:
 
 def _atomic_write(full: str, text: str) -> None:
     directory = os.path.dirname(full) or "."
+    os.makedirs(directory, exist_ok=True)  # .runpod/hub.json
     handle, temporary = tempfile.mkstemp(prefix=".rp_jupyter-", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
