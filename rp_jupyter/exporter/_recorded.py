@@ -240,7 +240,10 @@ _COLOURS = {"pass": "#2e7d32", "changed": "#ef6c00", "failed": "#c62828", None: 
 def _cell(result: TestResult | None) -> str:
     if result is None:
         return "running"
-    return result.verdict + (f" {result.seconds:.1f}s" if result.seconds is not None else "")
+    if result.seconds is None:
+        return result.verdict
+    took = f"{result.seconds * 1000:.0f} ms" if result.seconds < 10 else f"{result.seconds:.1f} s"
+    return f"{result.verdict} ({took})"
 
 
 def _detail(row: TestRow, columns: tuple[str, ...]) -> str:
