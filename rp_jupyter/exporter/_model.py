@@ -5,13 +5,15 @@ The session builds these from the runtime and the kernel; the exporter never see
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.metadata
+import importlib.util
 import re
 import sys
 from collections.abc import Mapping
 
-__all__ = ["Environment", "HandlerConfig", "canonical", "probe_environment"]
+__all__ = ["Environment", "HandlerConfig", "canonical", "module_exports", "probe_environment"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,3 +81,46 @@ def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:
         if re.fullmatch(r"nvidia-cuda-runtime(-cu\d+)?", key):
             return ".".join(version.split(".")[:2])
     return None
+
+
+def module_exports(module: str) -> frozenset[str] | None:
+    """The names ``from module import *`` binds: its ``__all__``, else its public names. Read from the
+    module the kernel imported, else from its source without importing it; None when neither works."""
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        names = getattr(loaded, "__all__", None)
+        if names is None:
+            names = [n for n in vars(loaded) if not n.startswith("_")]
+        return frozenset(str(n) for n in names)
+    try:
+        spec = importlib.util.find_spec(module) if "." not in module else None
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:
+            return _static_exports(ast.parse(handle.read()))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _static_exports(tree: ast.Module) -> frozenset[str] | None:
+    """A literal ``__all__``, else the public top-level bindings; None when ``__all__`` is computed."""
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            try:
+                return frozenset(ast.literal_eval(node.value))  # type: ignore[union-attr]
+            except ValueError:
+                return None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return None
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return frozenset(n for n in names if not n.startswith("_"))
