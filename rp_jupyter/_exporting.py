@@ -158,6 +158,7 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
     import importlib.metadata
     import time
 
+    from ._testing import worker_replay
     from .exceptions import ExportError
     from .exporter import VerifyReport, compare_jobs, run_worker, worker_env
     from .server import HttpServer, WorkerFace
@@ -168,9 +169,12 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
     if only is not None:
         wanted = {getattr(j, "id", j) for j in only}
         jobs = [j for j in jobs if j.id in wanted]
-    if not jobs:
+    replay = worker_replay(name) if only is None else None  # the kept tests: in the notebook now, then the worker
+    if not jobs and replay is None:
         raise ExportError(f"handler {name!r} has no finished job to verify against: run some first (%rp_run {name} ...)")
-    face = WorkerFace([_job_dict(j) for j in jobs], expect_progress={j.id: len(j.progress_history) for j in jobs})
+    face = WorkerFace([_job_dict(j) for j in jobs] + (replay.jobs if replay else []),
+                      expect_progress={**{j.id: len(j.progress_history) for j in jobs},
+                                       **(replay.expect_progress if replay else {})})
     started = time.perf_counter()
     server = HttpServer(face.app, runtime).start()
     try:
@@ -180,7 +184,8 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
         server.stop()
     checks = compare_jobs([_wire(j) for j in jobs], {j.id: _wire_of(face, j.id) for j in jobs})
     report = VerifyReport(name, directory, checks, time.perf_counter() - started, run.starts,
-                          importlib.metadata.version("runpod"), skipped=skipped)
+                          importlib.metadata.version("runpod"), skipped=skipped,
+                          tests=replay.record(face) if replay else None)
     report.log_tail = "" if report.ok else run.log_tail
     return report
 

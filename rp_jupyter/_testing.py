@@ -13,13 +13,17 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from .exceptions import JobWaitTimeout, RecordedTestsError, RequestError
 from .runtime import Job, JobEvent, JobStatus, Runtime
 
-__all__ = ["DEFAULT_DIRECTORY", "TestsSummary", "describe", "forget", "keep", "kept_tests", "run_tests", "tests_file"]
+__all__ = [
+    "DEFAULT_DIRECTORY", "TestsSummary", "WorkerReplay", "describe", "forget", "keep", "kept_tests", "run_tests",
+    "tests_file", "worker_replay",
+]
 
 DEFAULT_DIRECTORY = "runpod-tests"
 _SLACK = 30.0  # s a whole run may take beyond the sum of its tests' timeouts (queueing, start-up)
@@ -246,3 +250,47 @@ class _Replay:
         self._unsubscribe()
         if self.job is not None and not self.job.done:  # an interrupted run leaves no replay behind
             self.job.cancel()
+
+
+class WorkerReplay:
+    """The kept tests as jobs for the exported worker under the real SDK (``%rp_export --verify``):
+    their job dicts for the worker face, then :meth:`record` fills the table's ``worker`` column."""
+
+    def __init__(self, tests: list[Any], table: Any) -> None:
+        self.tests, self.table = tests, table
+        self.ids = {test.name: f"rp-test-{uuid.uuid4()}" for test in tests}
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        return [{**{k: v for k, v in t.request.items() if k != "input"}, "id": self.ids[t.name], "input": t.request["input"]}
+                for t in self.tests]
+
+    @property
+    def expect_progress(self) -> dict[str, int]:
+        return {self.ids[t.name]: len(t.progress) for t in self.tests}
+
+    def record(self, face: Any) -> Any:
+        """Each test's verdict from what the worker posted; the table."""
+        from .exporter import Outcome, check
+
+        for test in self.tests:
+            job_id = self.ids[test.name]
+            final = face.final(job_id)
+            status = "FAILED" if isinstance(final, dict) and final.get("error") is not None else "COMPLETED"
+            outcome = Outcome(job_id, status if final is not None else "NO RESULT", final, face.stream(job_id),
+                              face.progress(job_id), note="the worker posted no final result")
+            self.table.set(test.name, "worker", check(test, outcome, ("recorded", "exported worker")))
+        return self.table
+
+
+def worker_replay(name: str, directory: str | None = None) -> WorkerReplay | None:
+    """For verification: replay the kept tests in the notebook now (the table's first column) and
+    prepare them for the worker (its second); None when the handler has no kept tests."""
+    tests = kept_tests(name, directory)
+    if not tests:
+        return None
+    table = run_tests(name, directory=directory)
+    table.columns = ("notebook", "worker")
+    for row in table.rows:
+        row.results["worker"] = None
+    return WorkerReplay(tests, table)

@@ -51,17 +51,20 @@ class VerifyReport:
     runpod_version: str = ""
     log_tail: str = ""
     skipped: list[str] = dataclasses.field(default_factory=list)
+    tests: Any = None  # the kept tests (a TestTable: notebook and worker columns), when there are some
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(check.ok for check in self.checks)
+        tests_ok = self.tests is None or self.tests.ok
+        return bool(self.checks or self.tests) and all(check.ok for check in self.checks) and tests_ok
 
     @property
     def first_divergence(self) -> JobCheck | None:
         return next((check for check in self.checks if not check.ok), None)
 
     def __repr__(self) -> str:
-        head = (f"verify {self.handler!r} ({self.directory}): {len(self.checks)} job(s) under the real runpod "
+        tests = f" and {len(self.tests.rows)} kept test(s)" if self.tests is not None else ""
+        head = (f"verify {self.handler!r} ({self.directory}): {len(self.checks)} job(s){tests} under the real runpod "
                 f"{self.runpod_version} worker, {self.worker_starts} start(s), {self.seconds:.1f} s")
         lines = [head + (": all match the notebook" if self.ok else "")]
         lines += [f"skipped {item}" for item in self.skipped]
@@ -70,8 +73,10 @@ class VerifyReport:
             diverged = sum(not check.ok for check in self.checks)
             lines.append(f"{diverged} job(s) diverge; first: job {first.id}: {first.what}")
             lines.append(first.diff)
-            if self.log_tail:
-                lines += ["worker log (tail):", self.log_tail]
+        if self.tests is not None:
+            lines.append(repr(self.tests))
+        if not self.ok and self.log_tail:
+            lines += ["worker log (tail):", self.log_tail]
         return "\n".join(line for line in lines if line)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
