@@ -202,14 +202,15 @@ def _tests(tests: tuple[HubTest, ...], notes: list[str]) -> list[dict[str, Any]]
 def publishing_readme(name: str, hub: bool) -> str:
     """The worker README's section on publishing to the Hub, and what each generated file is for."""
     hub_line = ("`.runpod/hub.json` and `.runpod/tests.json` are here (`%rp_export ... --hub`)." if hub else
-                f"Export with `%rp_export {name} --hub` first: it adds `.runpod/hub.json` and `.runpod/tests.json`.")
+                f"Export with `%rp_export {name} --hub`: it adds `.runpod/hub.json` and `.runpod/tests.json`.")
     return "\n".join([
         "## Publish on the RunPod Hub", "",
         "The [RunPod Hub](https://www.runpod.io/console/hub) lists worker repositories from GitHub",
         "([publishing guide](https://docs.runpod.io/hub/publishing-guide)):", "",
-        f"1. {hub_line} Read them before publishing: `hub.json` is the listing (title, description,",
-        "   category, GPU pools, container disk, environment variables the deployer can set) and `tests.json`",
-        "   the requests the Hub sends to every release, with their timeouts and the GPU they run on.",
+        f"1. {hub_line}",
+        "   Read them before publishing: `hub.json` is the listing (title, description, category, GPU pools,",
+        "   container disk, the environment variables a deployer can set) and `tests.json` the requests the",
+        "   Hub sends to every release, with their timeouts and the machine they run on.",
         "2. Push this folder as the root of a GitHub repository.",
         "3. In the RunPod console open **Hub**, then **Add your repo** > **Get Started**, and give the",
         "   repository's URL.",

@@ -199,12 +199,17 @@ class TestTable:
     def ok(self) -> bool:
         return self.done and all(r is not None and r.verdict == "pass" for r in self.results())
 
-    def counts(self) -> dict[str, int]:
-        found = [r.verdict for r in self.results() if r is not None]
+    def counts(self, column: str | None = None) -> dict[str, int]:
+        """Verdicts counted over every cell, or one column's."""
+        columns = self.columns if column is None else (column,)
+        found = [r.verdict for row in self.rows for c in columns if (r := row.results.get(c)) is not None]
         return {verdict: found.count(verdict) for verdict in VERDICTS}
 
     def headline(self) -> str:
-        counts = ", ".join(f"{n} {verdict}" for verdict, n in self.counts().items())
+        def counted(column: str | None) -> str:
+            return ", ".join(f"{n} {verdict}" for verdict, n in self.counts(column).items())
+
+        counts = counted(None) if len(self.columns) == 1 else "; ".join(f"{c}: {counted(c)}" for c in self.columns)
         running = sum(r is None for r in self.results())
         where = f" ({self.source})" if self.source else ""
         return f"tests of {self.handler!r}{where}: {counts}" + (f", {running} running" if running else "")

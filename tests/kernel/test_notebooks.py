@@ -38,6 +38,11 @@ TUTORIALS = {
     "errors_and_validation.ipynb": ["prompt is a required input.", "ZeroDivisionError: division by zero",
                                     "not JSON-serialisable (set at output['tags'])", "'TIMED_OUT'", "'CANCELLED'"],
     "export_and_verify.ipynb": ["exported handler 'shout'", "all match the notebook", 'SUFFIX = "!"'],
+    "hub_and_tests.ipynb": ["kept test 'caption_2'", "tests of 'caption' (runpod-tests/caption.json): 2 pass, 0 changed",
+                            "1 pass, 1 changed, 0 failed", '+    "caption": "Hello From the Notebook",',
+                            "updated test 'caption_1'", "and 2 kept test(s) under the real runpod", "notebook: 2 pass, 0 changed, 0 failed; worker: 2 pass",
+                            "all match the notebook", '"title": "Caption a text"', '"runsOn": "CPU"',
+                            '"name": "caption_2"', "the Hub indexes releases, not commits"],
     "local_endpoint.ipynb": ["['hello', 'from', 'the', 'official', 'client']", "(200, ['plain', 'http'])",
                              "server stopped"],
 }
