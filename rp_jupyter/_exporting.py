@@ -55,7 +55,7 @@ def export(
     from .exporter import expand_path, write_export
 
     directory = expand_path(out_dir or f"{name}-worker")
-    built = _build_export(name, cells, notebook, base_image, _hub(name, hub, category))
+    built = _build_export(name, cells, notebook, base_image, _hub(name, hub, category, directory))
     result = write_export(built, directory, force=force)
     if verify:
         result.report = _verify(name, directory, timeout)
@@ -72,7 +72,7 @@ def check_export(
     from .exporter import drift, expand_path
 
     directory = expand_path(directory)
-    hub = _hub(name, os.path.isfile(os.path.join(directory, ".runpod", "hub.json")), None)  # an export made with --hub
+    hub = _hub(name, os.path.isfile(os.path.join(directory, ".runpod", "hub.json")), None, directory)  # made with --hub
     return drift(_build_export(name, cells, notebook, base_image, hub), directory)
 
 
@@ -85,14 +85,15 @@ def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout:
     return _verify(name, expand_path(directory), timeout, jobs)
 
 
-def _hub(name: str, wanted: bool, category: str | None) -> tuple[Any, list[str]] | None:
-    """The kernel's facts for the Hub's files (issue 14), and notes on them; None without ``--hub``."""
-    from ._hubbing import CATEGORIES, hub_facts
+def _hub(name: str, wanted: bool, category: str | None, directory: str) -> tuple[Any, list[str]] | None:
+    """The kernel's facts for the Hub's files (issue 14), and notes on them; None without ``--hub``.
+    Without ``category``, the one the folder's hub.json already has stays."""
+    from ._hubbing import CATEGORIES, category_in, hub_facts
     from .exceptions import ExportError
 
     if category is not None and category not in CATEGORIES:
         raise ExportError(f"unknown Hub category {category!r}: use one of {', '.join(CATEGORIES)}")
-    return hub_facts(get_runtime(), name, category) if wanted else None
+    return hub_facts(get_runtime(), name, category or category_in(directory)) if wanted else None
 
 
 def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from .runtime import JobStatus, Runtime
 
-__all__ = ["CATEGORIES", "gpu_facts", "hub_facts"]
+__all__ = ["CATEGORIES", "category_in", "gpu_facts", "hub_facts"]
 
 CATEGORIES = ("audio", "embedding", "language", "video", "image")
 """The Hub's categories, as its publishing guide lists them."""
@@ -32,6 +32,18 @@ def hub_facts(runtime: Runtime, name: str, category: str | None, directory: str 
             notes.append(f"hub: tests.json holds the handler's last successful job: keep the jobs you want the Hub "
                          f"to run as tests (%rp_tests add {name} [JOB_ID ...]; {tests_file(name, directory)})")
     return HubFacts(gpu_facts(), dict(os.environ), tuple(tests), category), notes
+
+
+def category_in(directory: str) -> str | None:
+    """The category of the Hub listing already in ``directory`` (chosen at an earlier export), if any."""
+    import json
+
+    try:
+        with open(os.path.join(directory, ".runpod", "hub.json"), encoding="utf-8") as handle:
+            category = json.load(handle).get("category")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return category if category in CATEGORIES else None
 
 
 def gpu_facts() -> Any:

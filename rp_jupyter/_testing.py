@@ -9,6 +9,8 @@ showed. :func:`run_tests` replays them against the handler registered now and gi
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import threading
@@ -177,27 +179,64 @@ def run_tests(name: str, *, directory: str | None = None, on_change: Callable[[A
     table = TestTable(name, [TestRow(t.name, {"notebook": None}) for t in tests], ("notebook",), path)
     notify = on_change or (lambda _table: None)
     notify(table)
-    replays = [_Replay(runtime, name, test) for test in tests]
+    deadlines = _Deadlines()
+    replays = [_Replay(runtime, name, test, deadlines) for test in tests]
     deadline = time.monotonic() + sum(t.timeout_ms for t in tests) / 1000 + _SLACK
     try:
         for replay in replays:
             table.set(replay.test.name, "notebook", check(replay.test, replay.outcome(deadline)))
             notify(table)
     finally:
+        deadlines.close()
         for replay in replays:
             replay.close()
     return table
 
 
+class _Deadlines:
+    """One thread that calls each function at its time (a run's test timeouts): a heap and a
+    condition, so arming a timeout from the runtime's thread costs a push, not a thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="rp-tests-deadlines", daemon=True)
+        self._thread.start()
+
+    def add(self, seconds: float, fn: Callable[[], None]) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), fn))
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._wake.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                if self._closed:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            fn()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(5)
+
+
 class _Replay:
     """One test's job: submitted at once, cancelled at the test's timeout counted from its start."""
 
-    def __init__(self, runtime: Runtime, name: str, test: Any) -> None:
+    def __init__(self, runtime: Runtime, name: str, test: Any, deadlines: _Deadlines) -> None:
         self.test = test
         self.timed_out = False
         self.refused = ""
         self.job: Job | None = None
-        self._timer: threading.Timer | None = None
+        self._deadlines = deadlines
+        self._armed = False
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] = lambda: None
         try:
@@ -215,10 +254,9 @@ class _Replay:
 
     def _arm(self) -> None:
         with self._lock:
-            if self._timer is None and self.job is not None and not self.job.done:
-                self._timer = threading.Timer(self.test.timeout_ms / 1000, self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+            if not self._armed and self.job is not None and not self.job.done:
+                self._armed = True
+                self._deadlines.add(self.test.timeout_ms / 1000, self._expire)
 
     def _expire(self) -> None:
         if self.job is not None and not self.job.done:
@@ -244,9 +282,6 @@ class _Replay:
                        seconds, note)
 
     def close(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
         self._unsubscribe()
         if self.job is not None and not self.job.done:  # an interrupted run leaves no replay behind
             self.job.cancel()

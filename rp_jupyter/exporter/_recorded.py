@@ -152,6 +152,8 @@ def _same_id(outcome: Outcome, recorded_id: str) -> JobWire:
     if not recorded_id or not outcome.job_id:
         return JobWire(outcome.job_id, outcome.result, outcome.stream, outcome.progress)
     text = json.dumps([outcome.result, outcome.stream, outcome.progress], ensure_ascii=False)
+    if outcome.job_id not in text:
+        return JobWire(outcome.job_id, outcome.result, outcome.stream, outcome.progress)
     result, stream, progress = json.loads(text.replace(outcome.job_id, recorded_id))
     return JobWire(outcome.job_id, result, stream, progress)
 
