@@ -65,13 +65,15 @@ def keep(name: str, jobs: list[Any] | None = None, *, directory: str | None = No
          test_name: str | None = None) -> TestsSummary:
     """Keep jobs of handler ``name`` (Job objects or ids; default: its last successful job) as tests.
     A job whose request is already a test replaces that test's expectation."""
-    from .exporter import write_tests
+    from .exporter import valid_name, write_tests
 
     runtime = get_runtime()
     runtime.handler(name)
     chosen = _jobs_to_keep(runtime, name, jobs or [])
     if test_name is not None and len(chosen) != 1:
         raise RecordedTestsError("--as names one test: keep one job at a time with it")
+    if test_name is not None and not valid_name(test_name):
+        raise RecordedTestsError(f"invalid test name {test_name!r}: use 1-100 printable characters, no leading or trailing space")
     path = tests_file(name, directory)
     tests = kept_tests(name, directory)
     lines = [_keep_one(tests, job, name, test_name, path) for job in chosen]

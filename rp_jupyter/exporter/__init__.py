@@ -28,6 +28,7 @@ from ._recorded import (
     check,
     read_tests,
     timeout_for,
+    valid_name,
     write_tests,
 )
 from ._schema import hub_problems
@@ -69,6 +70,7 @@ __all__ = [
     "read_tests",
     "run_worker",
     "timeout_for",
+    "valid_name",
     "worker_env",
     "write_export",
     "write_tests",

@@ -27,7 +27,7 @@ from ._writer import _atomic_write
 
 __all__ = [
     "Outcome", "RecordedTest", "TestResult", "TestRow", "TestTable", "check", "dumps", "loads", "read_tests",
-    "timeout_for", "write_tests",
+    "timeout_for", "valid_name", "write_tests",
 ]
 
 FORMAT = "rp_jupyter recorded tests v1"
@@ -59,13 +59,33 @@ class RecordedTest:
 
     @classmethod
     def from_json(cls, data: Any) -> RecordedTest:
+        """A test from its JSON; a ``ValueError`` naming the test and the field that is wrong."""
         expected, recorded = data["expected"], data.get("recorded") or {}
-        test = cls(str(data["name"]), data["request"], int(data["timeout"]), str(expected["status"]),
-                   expected.get("result"), list(expected.get("stream") or []), list(expected.get("progress") or []),
-                   str(recorded.get("job_id", "")), recorded.get("execution_ms"))
-        if not isinstance(test.request, dict) or "input" not in test.request:
-            raise ValueError(f'test {test.name!r}: "request" must be an object with an "input"')
+        test = cls(data["name"], data["request"], data["timeout"], expected["status"], expected.get("result"),
+                   expected.get("stream", []), expected.get("progress", []), str(recorded.get("job_id", "")),
+                   recorded.get("execution_ms"))
+        problem = test.problem()
+        if problem:
+            raise ValueError(f"test {test.name!r}: {problem}")
         return test
+
+    def problem(self) -> str | None:
+        """What makes this test unusable (a hand-edited file), or None."""
+        checks = [
+            (isinstance(self.name, str) and valid_name(self.name), "its name must be 1-100 printable characters"),
+            (isinstance(self.request, dict) and "input" in self.request, '"request" must be an object with an "input"'),
+            (isinstance(self.timeout_ms, int) and not isinstance(self.timeout_ms, bool) and self.timeout_ms > 0,
+             '"timeout" must be a whole number of milliseconds > 0'),
+            (self.status in ("COMPLETED", "FAILED"), '"expected.status" must be COMPLETED or FAILED'),
+            (self.result is None or isinstance(self.result, dict), '"expected.result" must be an object'),
+            (isinstance(self.stream, list) and isinstance(self.progress, list),
+             '"expected.stream" and "expected.progress" must be lists'),
+        ]
+        return next((message for ok, message in checks if not ok), None)
+
+
+def valid_name(name: str) -> bool:
+    return 0 < len(name) <= 100 and name.isprintable() and name.strip() == name
 
 
 def dumps(handler: str, tests: list[RecordedTest]) -> str:
@@ -80,7 +100,7 @@ def loads(text: str) -> tuple[str, list[RecordedTest]]:
     except ValueError as exc:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f'not an rp_jupyter tests file (no "format": "{FORMAT}")')
+        raise ValueError(f'not rp_jupyter\'s tests file (no "format": "{FORMAT}")')
     try:
         tests = [RecordedTest.from_json(item) for item in data["tests"]]
     except (KeyError, TypeError, ValueError) as exc:
@@ -101,7 +121,7 @@ def read_tests(path: str) -> list[RecordedTest]:
     try:
         return loads(text)[1]
     except ValueError as exc:
-        raise RecordedTestsError(f"{path} is not rp_jupyter's tests file: {exc}; nothing was changed") from None
+        raise RecordedTestsError(f"{path}: {exc}; nothing was changed") from None
 
 
 def write_tests(path: str, handler: str, tests: list[RecordedTest]) -> None:

@@ -161,7 +161,7 @@ def test_a_tests_file_that_is_not_ours_is_never_overwritten(shell: Shell) -> Non
     Path("runpod-tests").mkdir()
     Path("runpod-tests/greet.json").write_text('{"mine": true}')
     error = shell.fails(f"%rp_tests add greet {job.id}")
-    assert "runpod-tests/greet.json is not rp_jupyter's tests file" in str(error) and "nothing was changed" in str(error)
+    assert "runpod-tests/greet.json: not rp_jupyter's tests file" in str(error) and "nothing was changed" in str(error)
     assert Path("runpod-tests/greet.json").read_text() == '{"mine": true}'
 
 
@@ -174,3 +174,32 @@ def test_the_folder_is_a_setting(shell: Shell) -> None:
         assert Path("checks/greet.json").exists() and not Path("runpod-tests").exists()
     finally:
         shell.run("%config TestsMagics.tests_dir = 'runpod-tests'")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.update(timeout=-5), '"timeout" must be a whole number of milliseconds > 0'),
+    (lambda t: t.update(request={"no": "input"}), '"request" must be an object with an "input"'),
+    (lambda t: t["expected"].update(status="WEIRD"), '"expected.status" must be COMPLETED or FAILED'),
+    (lambda t: t["expected"].update(result="text"), '"expected.result" must be an object'),
+    (lambda t: t["expected"].update(stream="abc"), '"expected.stream" and "expected.progress" must be lists'),
+    (lambda t: t.pop("expected"), "a test is malformed: 'expected'"),
+    (lambda t: t.update(name=""), "its name must be 1-100 printable characters"),
+])
+def test_a_hand_edited_tests_file_that_is_wrong_is_one_line(shell: Shell, edit, message) -> None:
+    shell.run(GREET)
+    shell.run("%rp_tests add greet " + run(shell, "greet", {"name": "Ada"}).id)
+    path = Path("runpod-tests/greet.json")
+    data = json.loads(path.read_text())
+    edit(data["tests"][0])
+    path.write_text(json.dumps(data))
+    error = shell.fails("%rp_tests run greet")
+    assert isinstance(error, UsageError) and message in str(error) and "\n" not in str(error), str(error)
+    assert str(error).startswith("runpod-tests/greet.json: ") and str(error).endswith("nothing was changed")
+    assert json.loads(path.read_text()) == data  # left as it is
+
+
+def test_a_test_name_must_be_printable(shell: Shell) -> None:
+    shell.run(GREET)
+    job = run(shell, "greet", {"name": "Ada"})
+    error = shell.fails(f"%rp_tests add greet {job.id} --as ' padded '")
+    assert isinstance(error, UsageError) and "invalid test name ' padded '" in str(error)
