@@ -227,6 +227,67 @@ def test_each_problem_is_one_line_naming_file_and_field(path, change, problem):
     assert all("\n" not in p for p in problems)
 
 
+EDITS = [(path, change) for path, change, problem in [
+    *[(c[0], c[1], c[2]) for c in [
+        (".runpod/hub.json", lambda d: d["config"].update(allowedCudaVersions=["12.8", "12.8"]), ""),
+        (".runpod/hub.json", lambda d: d["config"]["presets"][0]["defaults"].update({"bad key": 1}), ""),
+        (".runpod/hub.json", lambda d: d["config"]["env"][1]["input"].update(type="boolean", default=True), ""),
+        (".runpod/hub.json", lambda d: d["config"]["env"][1]["input"].update(default=True), ""),
+        (".runpod/hub.json", lambda d: d["config"].update(containerDiskInGb=20.0), ""),
+        (".runpod/hub.json", lambda d: d["config"].update(containerDiskInGb=0), ""),
+        (".runpod/hub.json", lambda d: d.update(iconUrl="not a url"), ""),
+        (".runpod/tests.json", lambda d: d["config"].update(cpuFlavor="cpu3c"), ""),
+        (".runpod/tests.json", lambda d: d["config"].pop("gpuCount"), ""),
+        (".runpod/tests.json", lambda d: d["tests"][0].update(timeout=True), ""),
+    ]],
+]]
+
+
+@pytest.mark.parametrize(("path", "change", "problem"), [
+    *[(p, c, "") for p, c in EDITS],
+    *[(p, c, m) for p, c, m in test_each_problem_is_one_line_naming_file_and_field.pytestmark[0].args[1]
+      if "needs gpuTypeId" not in m],  # the cross-file rule is rp_jupyter's, not the schema's
+])
+def test_the_checks_agree_with_jsonschema(path, change, problem):
+    """jsonschema (the reference implementation, draft 2020-12, with the one extra keyword added the way
+    jsonschema adds keywords) is the oracle of rp_jupyter's own checks: same verdict, as many errors."""
+    import jsonschema
+
+    def comma_separated(validator, item_schema, instance, schema):
+        for item in instance.split(",") if isinstance(instance, str) else []:
+            yield from validator.descend(item.strip(), item_schema)
+
+    oracle_class = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-comma-separated": comma_separated})
+    name = path.split("/")[-1].split(".")[0]
+    data = json.loads(edited(path, change)[path])
+    oracle = oracle_class(load_schema(name))
+    ours = [p for p in hub_problems(edited(path, change)) if p.startswith(path)]
+    assert oracle.is_valid(data) == (not ours), ours
+    assert len(ours) == len(list(oracle.iter_errors(data))), ours
+
+
+def test_every_keyword_the_schemas_use_is_checked():
+    from rp_jupyter.exporter._schema import _Validator
+
+    used: set[str] = set()
+
+    def walk(node, named=False):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not named:
+                    used.add(key)
+                walk(value, key in ("properties", "$defs", "dependentRequired") and not named)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for name in ("hub", "tests"):
+        walk(load_schema(name))
+    annotations = {"$schema", "$id", "$defs", "title", "description", "then", "else"}
+    checked = {k for k in used - annotations if hasattr(_Validator, "k_" + k.replace("-", "_").lstrip("$"))}
+    assert used - annotations == checked
+
+
 def test_files_that_are_not_json_or_missing_are_reported():
     files = valid_files()
     files[".runpod/hub.json"] = "{not json"
