@@ -157,15 +157,18 @@ def _handler_config(spec: HandlerSpec) -> Any:
 
 def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
     import importlib.metadata
+    import os
     import time
 
     from ._testing import worker_replay
     from .exceptions import ExportError
-    from .exporter import VerifyReport, compare_jobs, run_worker, worker_env
+    from .exporter import VerifyReport, compare_jobs
     from .server import HttpServer, WorkerFace
 
     runtime = get_runtime()
     runtime.handler(name)
+    if not os.path.isfile(os.path.join(directory, "handler.py")):
+        raise ExportError(f"{directory} has no handler.py: export it first (%rp_export {name} --out {directory})")
     jobs, skipped = _verifiable_jobs(runtime, name)
     if only is not None:
         wanted = {getattr(j, "id", j) for j in only}
@@ -179,8 +182,7 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
     started = time.perf_counter()
     server = HttpServer(face.app, runtime).start()
     try:
-        run = run_worker(directory, worker_env(face.worker_urls(server.url)), face.settled,
-                         lambda: face.has_untaken, timeout)
+        run, events, room, env = _run_in_clean_room(directory, face, server.url, timeout)
     finally:
         server.stop()
     checks = compare_jobs([_wire(j) for j in jobs], {j.id: _wire_of(face, j.id) for j in jobs})
@@ -188,7 +190,50 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
                           importlib.metadata.version("runpod"), skipped=skipped,
                           tests=replay.record(face) if replay else None)
     report.log_tail = "" if report.ok else run.log_tail
+    _rehearsal(report, directory, face, run, events, room, env)
     return report
+
+
+def _run_in_clean_room(directory: str, face: Any, url: str, timeout: float) -> tuple[Any, list[Any], Any, Any]:
+    """``handler.py`` under the import guard (only what the image holds), its events read back."""
+    import json
+    import os
+    import tempfile
+
+    from .exporter import BOOT, clean_room, probe_environment, read_events, run_worker, worker_env
+
+    env = probe_environment()
+    room = clean_room(directory, env)
+    with tempfile.TemporaryDirectory(prefix="rp-jupyter-verify-") as scratch:
+        events, settings = os.path.join(scratch, "events.jsonl"), os.path.join(scratch, "settings.json")
+        with open(settings, "w", encoding="utf-8") as handle:
+            json.dump(room.settings(events), handle)
+        run = run_worker(directory, worker_env(face.worker_urls(url)), face.settled, lambda: face.has_untaken,
+                         timeout, script=(BOOT, settings))
+        return run, read_events(events), room, env
+
+
+def _rehearsal(report: Any, directory: str, face: Any, run: Any, events: list[Any], room: Any, env: Any) -> None:
+    """The clean room's findings (refused imports that failed the worker, and those its code caught) and
+    the first start's cold start, onto the report."""
+    import json
+    import os
+
+    from .exporter import blocked_imports, cold_start
+
+    with open(os.path.join(directory, "handler.py"), encoding="utf-8") as handle:
+        text = handle.read()
+    boots = [i for i, e in enumerate(events) if e.get("event") == "boot"]
+    first = events[: boots[1]] if len(boots) > 1 else events
+    takes = [r.at for r in face.records if r.kind.startswith("job-take") and r.body]
+    if run.spawned:
+        report.cold_start = cold_start(first, run.spawned[0], min(takes) if takes else None, text)
+    refused = blocked_imports(events, room, text, env)
+    errors = "\n".join([run.log_tail, *(str(e.get("error")) for e in events if e.get("event") == "failed"),
+                        *(json.dumps(r.body) for r in face.records if r.job_id)])
+    report.blocked = [b for b in refused if b.failed(errors)]
+    report.caught = [b for b in refused if not b.failed(errors)]
+    report.clean_room_notes = list(room.notes)
 
 
 def _verifiable_jobs(runtime: Runtime, name: str) -> tuple[list[Job], list[str]]:

@@ -124,12 +124,10 @@ def _store(node: ast.stmt) -> str | None:
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
         return None
     target = node.targets[0]
-    if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
-        base = target.value
-    elif isinstance(target, ast.Attribute):
-        base = target.value
-    else:
+    if not ((isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant))
+            or isinstance(target, ast.Attribute)):
         return None
+    base = target.value
     if not isinstance(base, ast.Name) or any(
             isinstance(n, ast.Call) or (isinstance(n, ast.Name) and n.id == base.id) for n in ast.walk(node.value)):
         return None

@@ -46,6 +46,15 @@ class Export:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
+    def _repr_html_(self) -> str | None:
+        """With a verification: its report, the cold start as a table with bars; else the text."""
+        if self.report is None:
+            return None
+        import html
+
+        head = repr(self).split(repr(self.report))[0].rstrip()
+        return f"<pre>{html.escape(head)}</pre>{self.report._repr_html_()}"
+
 
 def build_export(
     config: HandlerConfig,

@@ -40,13 +40,15 @@ class HandlerConfig:
 @dataclasses.dataclass(frozen=True)
 class Environment:
     """What the kernel runs: Python, installed distributions, CUDA build. ``versions`` is keyed by
-    canonical distribution name and holds ``(name as published, version)``."""
+    canonical distribution name and holds ``(name as published, version)``; ``requires`` holds each
+    distribution's ``Requires-Dist`` lines (the clean room follows them)."""
 
     python: str
     rp_jupyter: str
     modules: Mapping[str, tuple[str, ...]]
     versions: Mapping[str, tuple[str, str]]
     cuda: str | None = None
+    requires: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def version(self, distribution: str) -> str | None:
         found = self.versions.get(canonical(distribution))
@@ -61,13 +63,16 @@ def canonical(name: str) -> str:
 def probe_environment() -> Environment:
     """The kernel's own environment (importlib.metadata only: nothing is imported)."""
     versions: dict[str, tuple[str, str]] = {}
+    requires: dict[str, tuple[str, ...]] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
-        if name:
-            versions.setdefault(canonical(name), (name, dist.version))
+        if name and canonical(name) not in versions:
+            versions[canonical(name)] = (name, dist.version)
+            requires[canonical(name)] = tuple(dist.requires or ())
     modules = {module: tuple(sorted(set(dists))) for module, dists in importlib.metadata.packages_distributions().items()}
     own = versions.get("rp-jupyter", ("rp-jupyter", "unknown"))[1]
-    return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions))
+    return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions),
+                       requires)
 
 
 def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:
@@ -112,7 +117,7 @@ def _static_exports(tree: ast.Module) -> frozenset[str] | None:
         targets = node.targets if isinstance(node, ast.Assign) else []
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
             try:
-                return frozenset(ast.literal_eval(node.value))  # type: ignore[union-attr]
+                return frozenset(ast.literal_eval(node.value))  # type: ignore[attr-defined]
             except ValueError:
                 return None
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["WorkerRun", "run_worker", "worker_env"]
 
@@ -27,6 +27,7 @@ class WorkerRun:
     exit_codes: list[int]
     log_tail: str
     timed_out: bool
+    spawned: list[float] = dataclasses.field(default_factory=list)  # time.monotonic() at each start
 
 
 def worker_env(urls: Mapping[str, str], worker_id: str = "rp-jupyter-verify") -> dict[str, str]:
@@ -52,24 +53,29 @@ def run_worker(
     has_untaken: Callable[[], bool],
     timeout: float,
     python: str = sys.executable,
+    script: Sequence[str] = ("handler.py",),
 ) -> WorkerRun:
-    """Run ``python -u handler.py`` until ``settled()``; start it again while it exits by itself
-    (``refresh_worker``) with jobs left untaken. Stops it by pid; never waits past ``timeout``."""
+    """Run ``python -u handler.py`` (or ``python -u *script``) until ``settled()``; start it again while
+    it exits by itself with code 0 (``refresh_worker``) with jobs left untaken. Stops it by pid; never waits past
+    ``timeout``."""
     deadline = time.monotonic() + timeout
     codes: list[int] = []
+    spawned: list[float] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
         while True:
+            spawned.append(time.monotonic())
             process = subprocess.Popen(
-                [python, "-u", "handler.py"], cwd=directory, env=dict(env), stdout=log,
+                [python, "-u", *script], cwd=directory, env=dict(env), stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
             exited = _wait(process, settled, deadline)
             codes.append(_stop(process))
-            if settled() or not exited or not has_untaken() or time.monotonic() >= deadline:
+            crashed = codes[-1] != 0  # refresh_worker exits 0 after each job; a failed start would loop
+            if settled() or not exited or crashed or not has_untaken() or time.monotonic() >= deadline:
                 break
         log.seek(0)
         tail = "\n".join(log.read().splitlines()[-25:])
-    return WorkerRun(len(codes), codes, tail, not settled())
+    return WorkerRun(len(codes), codes, tail, not settled(), spawned)
 
 
 def _wait(process: subprocess.Popen[bytes], settled: Callable[[], bool], deadline: float) -> bool:
