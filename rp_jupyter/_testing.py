@@ -24,10 +24,11 @@ from .runtime import Job, JobEvent, JobStatus, Runtime
 
 __all__ = [
     "DEFAULT_DIRECTORY", "TestsSummary", "WorkerReplay", "describe", "forget", "keep", "kept_tests", "run_tests",
-    "tests_file", "worker_replay",
+    "set_directory", "tests_file", "worker_replay",
 ]
 
 DEFAULT_DIRECTORY = "runpod-tests"
+_directory = DEFAULT_DIRECTORY  # where tests live unless a call says otherwise (%config TestsMagics.tests_dir)
 _SLACK = 30.0  # s a whole run may take beyond the sum of its tests' timeouts (queueing, start-up)
 
 
@@ -37,8 +38,14 @@ def get_runtime() -> Runtime:
     return current()
 
 
+def set_directory(directory: str | None) -> None:
+    """Where every call keeps tests by default (``None``: ``runpod-tests``); the magics' setting."""
+    global _directory
+    _directory = directory or DEFAULT_DIRECTORY
+
+
 def tests_file(name: str, directory: str | None = None) -> str:
-    return os.path.join(directory or DEFAULT_DIRECTORY, f"{name}.json")
+    return os.path.join(directory or _directory, f"{name}.json")
 
 
 def kept_tests(name: str, directory: str | None = None) -> list[Any]:
@@ -90,7 +97,7 @@ def _keep_one(tests: list[Any], job: Job, name: str, test_name: str | None, path
                  or (test_name is None and json.dumps(t.request, sort_keys=True) == key)), None)
     label = same.name if same is not None else test_name or _free_name(tests, name)
     test = RecordedTest(label, request, timeout_for(job.execution_time), job.status.value, job.result_body,
-                        list(job.stream), list(job.progress_history), job.id, job.execution_time)
+                        list(job.stream), list(job.progress_history), job.id, job.execution_time, job.to_status())
     if same is not None:
         tests[tests.index(same)] = test
     else:

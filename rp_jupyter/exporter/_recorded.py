@@ -50,12 +50,13 @@ class RecordedTest:
     progress: list[Any]
     job_id: str = ""
     execution_ms: int | None = None
+    status_body: dict[str, Any] | None = None  # the job's final /status body, as recorded (not compared: ids, times)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "request": self.request, "timeout": self.timeout_ms,
                 "expected": {"status": self.status, "result": self.result, "stream": self.stream,
                              "progress": self.progress},
-                "recorded": {"job_id": self.job_id, "execution_ms": self.execution_ms}}
+                "recorded": {"job_id": self.job_id, "execution_ms": self.execution_ms, "status_body": self.status_body}}
 
     @classmethod
     def from_json(cls, data: Any) -> RecordedTest:
@@ -63,7 +64,7 @@ class RecordedTest:
         expected, recorded = data["expected"], data.get("recorded") or {}
         test = cls(data["name"], data["request"], data["timeout"], expected["status"], expected.get("result"),
                    expected.get("stream", []), expected.get("progress", []), str(recorded.get("job_id", "")),
-                   recorded.get("execution_ms"))
+                   recorded.get("execution_ms"), recorded.get("status_body"))
         problem = test.problem()
         if problem:
             raise ValueError(f"test {test.name!r}: {problem}")

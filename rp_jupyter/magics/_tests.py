@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Unicode
+from traitlets import Unicode, observe
 
 from .. import _testing
 from ..exceptions import UsageProblem
@@ -31,8 +31,16 @@ class TestsMagics(Magics):
     tests_dir = Unicode(
         _testing.DEFAULT_DIRECTORY, config=True,
         help="Folder of each handler's kept tests (NAME.json), relative to the kernel's working directory "
-             "(the notebook's folder).",
+             "(the notebook's folder). Export --hub and --verify read the tests there too.",
     )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        _testing.set_directory(self.tests_dir)
+
+    @observe("tests_dir")
+    def _tests_dir_changed(self, change: Any) -> None:
+        _testing.set_directory(change["new"])
 
     @magic_arguments()
     @argument("action", choices=["add", "run", "list", "remove"], help="what to do with the tests")
@@ -64,7 +72,7 @@ class TestsMagics(Magics):
             raise UsageError(str(exc)) from None
 
 
-def run_shown(shell: Any, name: str, directory: str, leave_table: bool) -> Any:
+def run_shown(shell: Any, name: str, directory: str | None, leave_table: bool) -> Any:
     """Replay the tests, live in a kernel with widgets. ``leave_table``: the finished table stays where
     the live view was (``--retest``), else the view goes and the returned table is the cell's output."""
     if not has_widgets(shell):
@@ -83,13 +91,11 @@ def run_shown(shell: Any, name: str, directory: str, leave_table: bool) -> Any:
 
 def retest(shell: Any, name: str) -> None:
     """``%%rp_handler NAME --retest``: replay the handler's kept tests after registering it."""
-    magics = shell.magics_manager.registry.get("TestsMagics")
-    directory = magics.tests_dir if magics is not None else _testing.DEFAULT_DIRECTORY
     try:
-        if not _testing.kept_tests(name, directory):
-            print(f"rp_jupyter: no kept tests for {name!r} to replay ({_testing.tests_file(name, directory)}): "
+        if not _testing.kept_tests(name):
+            print(f"rp_jupyter: no kept tests for {name!r} to replay ({_testing.tests_file(name)}): "
                   f"keep jobs with %rp_tests add {name}")
             return
-        run_shown(shell, name, directory, leave_table=True)
+        run_shown(shell, name, None, leave_table=True)
     except UsageProblem as exc:
         raise UsageError(str(exc)) from None

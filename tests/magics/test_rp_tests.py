@@ -39,6 +39,7 @@ def test_keep_then_replay_reports_the_changed_output_with_its_diff(shell: Shell)
     stored = json.loads(Path("runpod-tests/greet.json").read_text())
     assert stored["tests"][0]["expected"]["progress"] == ["greeting Ada"]
     assert stored["tests"][0]["request"] == {"input": {"name": "Ada"}}
+    assert stored["tests"][0]["recorded"]["status_body"] == ada.to_status()  # the final /status body, as seen
 
     table = shell.run("%rp_tests run greet")
     assert table.ok and table.counts() == {"pass": 2, "changed": 0, "failed": 0}  # job ids differ: not compared
@@ -172,6 +173,8 @@ def test_the_folder_is_a_setting(shell: Shell) -> None:
     try:
         shell.run(f"%rp_tests add greet {job.id}")
         assert Path("checks/greet.json").exists() and not Path("runpod-tests").exists()
+        shell.run("%rp_export greet --out w --hub")  # export reads the tests from the same folder
+        assert '"name": "greet_1"' in Path("w/.runpod/tests.json").read_text()
     finally:
         shell.run("%config TestsMagics.tests_dir = 'runpod-tests'")
 
