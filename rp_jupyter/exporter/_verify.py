@@ -99,14 +99,15 @@ class VerifyReport:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        """The report as text, with the cold start as a table with bars (static: saved notebooks keep it)."""
+        """The report as text, with the kept tests and the cold start as tables (static: saved notebooks keep them)."""
         import html
 
         text = repr(self)
-        if self.cold_start is not None:
-            text = text.replace(repr(self.cold_start), "").rstrip()
-        cold = self.cold_start._repr_html_() if self.cold_start is not None else ""
-        return f"<pre>{html.escape(text)}</pre>{cold}"
+        tables = [part for part in (self.tests, self.cold_start) if part is not None]  # the kept tests, the cold start
+        for part in tables:
+            text = text.replace(repr(part), "")
+        text = "\n".join(line for line in text.splitlines() if line).rstrip()
+        return f"<pre>{html.escape(text)}</pre>" + "".join(part._repr_html_() for part in tables)
 
 
 def compare_jobs(notebook: Iterable[JobWire], worker: dict[str, JobWire]) -> list[JobCheck]:

@@ -106,6 +106,8 @@ def test_kept_tests_replay_in_the_notebook_and_under_the_real_sdk_as_one_table(s
     assert all(r.verdict == "pass" for row in report.tests.rows for r in row.results.values())
     text = repr(report)
     assert "2 job(s) and 2 kept test(s) under the real runpod" in text and "test     notebook" in text and "worker" in text
+    html = report._repr_html_()  # the kept tests as a table, not as text in the <pre>
+    assert html.count("data-verdict='pass'") == 4 and "test     notebook" not in html
     # an edit the notebook has not replayed yet: both columns see it (the worker runs the new export)
     shell.run(source.replace("hello", "hi"))
     result = shell.run("%rp_export greet --out greet-worker --verify")
