@@ -32,6 +32,7 @@ __all__ = [
 
 FORMAT = "rp_jupyter recorded tests v1"
 VERDICTS = ("pass", "changed", "failed")
+DIFF_LINES = 60
 
 
 def timeout_for(execution_ms: int | None) -> int:
@@ -164,8 +165,14 @@ def check(test: RecordedTest, outcome: Outcome, labels: tuple[str, str] = ("reco
         return TestResult("pass", seconds=outcome.seconds)
     raised = test.status == "COMPLETED" and isinstance(outcome.result, dict) and outcome.result.get("error") is not None
     if raised:
-        return TestResult("failed", f"the handler raised: {_message(outcome.result['error'])}", found.diff, outcome.seconds)
-    return TestResult("changed", found.what, found.diff, outcome.seconds)
+        return TestResult("failed", f"the handler raised: {_message(outcome.result['error'])}", _cap(found.diff), outcome.seconds)
+    return TestResult("changed", found.what, _cap(found.diff), outcome.seconds)
+
+
+def _cap(diff: str, lines: int = DIFF_LINES) -> str:
+    """A diff short enough to show in a notebook (a changed 10 MB output must not flood it)."""
+    parts = diff.splitlines()
+    return diff if len(parts) <= lines else "\n".join([*parts[:lines], f"... ({len(parts) - lines} more diff lines)"])
 
 
 def _same_id(outcome: Outcome, recorded_id: str) -> JobWire:

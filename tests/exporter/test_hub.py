@@ -331,3 +331,12 @@ def test_the_readme_explains_publishing_and_every_file():
     for expected in ("## Publish on the RunPod Hub", "GitHub release", "the Hub indexes releases, not commits",
                      "reviews it", "| `.runpod/hub.json` |", "| `.runpod/tests.json` |", "| `Dockerfile` |"):
         assert expected in readme, expected
+
+
+def test_a_verdicts_diff_is_capped_for_the_notebook():
+    from rp_jupyter.exporter import Outcome, RecordedTest, check
+
+    test = RecordedTest("big", {"input": {}}, 1000, "COMPLETED", {"output": list(range(500))}, [], [], "job-a")
+    changed = check(test, Outcome("job-b", "COMPLETED", {"output": [-n for n in range(500)]}, [], []))
+    assert changed.verdict == "changed" and len(changed.diff.splitlines()) == 61
+    assert changed.diff.endswith("more diff lines)")
