@@ -9,7 +9,7 @@ from typing import Any
 
 from .runtime import HandlerSpec, Job, Runtime
 
-__all__ = ["check_export", "export", "set_cell_source", "verify"]
+__all__ = ["check_export", "export", "replay", "set_cell_source", "verify"]
 
 
 def get_runtime() -> Runtime:
@@ -156,14 +156,10 @@ def _handler_config(spec: HandlerSpec) -> Any:
 
 
 def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
-    import importlib.metadata
     import os
-    import time
 
     from ._testing import worker_replay
     from .exceptions import ExportError
-    from .exporter import VerifyReport, compare_jobs
-    from .server import HttpServer, WorkerFace
 
     runtime = get_runtime()
     runtime.handler(name)
@@ -173,22 +169,41 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
     if only is not None:
         wanted = {getattr(j, "id", j) for j in only}
         jobs = [j for j in jobs if j.id in wanted]
-    replay = worker_replay(name) if only is None else None  # the kept tests: in the notebook now, then the worker
-    if not jobs and replay is None:
+    tests = worker_replay(name) if only is None else None  # the kept tests: in the notebook now, then the worker
+    if not jobs and tests is None:
         raise ExportError(f"handler {name!r} has no finished job to verify against: run some first (%rp_run {name} ...)")
-    face = WorkerFace([_job_dict(j) for j in jobs] + (replay.jobs if replay else []),
-                      expect_progress={**{j.id: len(j.progress_history) for j in jobs},
-                                       **(replay.expect_progress if replay else {})})
+    expected = [_wire(j) for j in jobs]
+    return replay(name, directory, [_job_dict(j) for j in jobs], expected, timeout=timeout, skipped=skipped, tests=tests)
+
+
+def replay(name: str, directory: str, requests: list[dict[str, Any]], expected: list[Any], *,
+           timeout: float = 60.0, skipped: list[str] | None = None, tests: Any = None) -> Any:
+    """Run ``directory/handler.py`` in the clean room against ``requests`` (RunPod job dicts: ``id``,
+    ``input``, ...) and compare what it posts with ``expected`` (one ``exporter.JobWire`` per request,
+    same ids): the ``VerifyReport``, cold start included. :func:`verify` feeds it the notebook's jobs;
+    other sources of requests plug in here. ``tests``: the kept tests (a ``_testing.WorkerReplay``), fed
+    to the same worker and judged against their recordings (``report.tests``)."""
+    import importlib.metadata
+    import time
+
+    from .exporter import VerifyReport, compare_jobs
+    from .server import HttpServer, WorkerFace
+
+    runtime = get_runtime()
+    progress = {wire.id: len(wire.progress) for wire in expected}
+    if tests is not None:
+        requests, progress = [*requests, *tests.jobs], {**progress, **tests.expect_progress}
+    face = WorkerFace(requests, expect_progress=progress)
     started = time.perf_counter()
     server = HttpServer(face.app, runtime).start()
     try:
         run, events, room, env = _run_in_clean_room(directory, face, server.url, timeout)
     finally:
         server.stop()
-    checks = compare_jobs([_wire(j) for j in jobs], {j.id: _wire_of(face, j.id) for j in jobs})
+    checks = compare_jobs(expected, {wire.id: _wire_of(face, wire.id) for wire in expected})
     report = VerifyReport(name, directory, checks, time.perf_counter() - started, run.starts,
-                          importlib.metadata.version("runpod"), skipped=skipped,
-                          tests=replay.record(face) if replay else None)
+                          importlib.metadata.version("runpod"), skipped=list(skipped or []),
+                          tests=tests.record(face) if tests is not None else None)
     report.log_tail = "" if report.ok else run.log_tail
     _rehearsal(report, directory, face, run, events, room, env)
     return report

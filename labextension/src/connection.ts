@@ -18,6 +18,8 @@ const REPLY_TIMEOUT_MS = 180_000;
 export interface IReply {
   ok: boolean;
   text: string;
+  /** export: the worker folder, absolute, as the kernel wrote it */
+  directory?: string;
 }
 
 /** One kernel's rp_jupyter, seen through its comm. */
@@ -116,7 +118,8 @@ export class KernelLink implements IDisposable {
     if (data.type === 'reply') {
       const resolve = this._pending.get(String(data.id));
       this._pending.delete(String(data.id));
-      resolve?.({ ok: Boolean(data.ok), text: String(data.text ?? '') });
+      const directory = typeof data.directory === 'string' ? data.directory : undefined;
+      resolve?.({ ok: Boolean(data.ok), text: String(data.text ?? ''), directory });
       return;
     }
     const snapshot = asSnapshot(data);

@@ -11,7 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 
 import { IReply, RunPodModel } from './connection';
-import { askExport, pickTemplate, showResult } from './dialogs';
+import { askExport, pickTemplate, showExportResult } from './dialogs';
 import { exportPath } from './model';
 import { RunPodSidebar } from './sidebar';
 import { RunPodStatus } from './statusbar';
@@ -173,7 +173,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           ? await current.command('export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null,
             hub: choice.hub })
           : { ok: false, text: 'no notebook kernel is active' };
-        await showResult(`Export ${choice.handler}`, reply.ok, reply.text);
+        await showExportResult(`Export ${choice.handler}`, reply, path =>
+          void commands.execute('filebrowser:go-to-path', { path: `/${path}` })
+        );
       }
     });
     commands.addCommand(CommandIDs.serve, {

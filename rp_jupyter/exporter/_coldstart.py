@@ -72,9 +72,9 @@ class ColdStart:
         return bool(self.steps) and self.steps[-1].kind == "start" and self.steps[-1].seconds is not None
 
     def slowest(self, n: int = 3) -> list[ColdStep]:
-        """The user's slowest statements taking 10 ms or more (the interpreter, the SDK's import and its
+        """The user's slowest statements taking 50 ms or more (the interpreter, the SDK's import and its
         start are fixed costs)."""
-        mine = [s for s in self.steps if s.kind == "statement" and (s.seconds or 0.0) >= 0.01]
+        mine = [s for s in self.steps if s.kind == "statement" and (s.seconds or 0.0) >= 0.05]
         return sorted(mine, key=lambda s: -(s.seconds or 0.0))[:n]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -90,7 +90,7 @@ class ColdStart:
             seconds = "   —   " if step.seconds is None else f"{step.seconds:6.2f} s"
             bar = "█" * round(20 * (step.seconds or 0.0) / longest)
             failed = f"  failed: {step.failed}" if step.failed else ""
-            lines.append(f"  {_short(step.label, 46):46} {step.cell or '':>8} {seconds} {bar}{failed}")
+            lines.append(f"  {_short(step.label, 46):46} {step.cell or '':>15} {seconds} {bar}{failed}")
         lines += [f"slowest {i}: {_short(s.label, 60)} ({s.seconds:.2f} s): {s.remedy}"
                   for i, s in enumerate(self.slowest(), 1)]
         lines += [f"per job: {note}" for note in self.per_job]
@@ -126,7 +126,7 @@ def cold_start(events: list[dict[str, Any]], spawned: float, first_take: float |
     failed = next((e for e in events if e["event"] == "failed"), None)
     if not statements:
         return ColdStart([ColdStep("interpreter start", None, "interpreter")])
-    steps = [ColdStep("interpreter start (until handler.py's first line)", statements[0]["at"] - spawned, "interpreter")]
+    steps = [ColdStep("interpreter start", statements[0]["at"] - spawned, "interpreter")]  # to handler.py's 1st line
     for index, event in enumerate(statements):
         last = index + 1 == len(statements)
         end = statements[index + 1]["at"] if not last else (failed or {}).get("at", first_take)

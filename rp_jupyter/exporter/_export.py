@@ -142,8 +142,9 @@ class Drift:
 
 def drift(export: Export, directory: str, max_lines: int = 40) -> Drift:
     if not os.path.isdir(directory):
-        raise ExportError(f"{directory} does not exist{' as a folder' if os.path.exists(directory) else ''}: "
-                          f"nothing to check (export it first: %rp_export {export.name} --out {directory})")
+        what = "is a file, not a folder" if os.path.exists(directory) else "does not exist"
+        raise ExportError(f"{directory} {what}: nothing to check (export it first: %rp_export {export.name} "
+                          f"--out {directory})")
     recorded = read_manifest(directory).get("files", {})
     changed: dict[str, str] = {}
     reasons: dict[str, str] = {}

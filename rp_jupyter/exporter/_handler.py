@@ -49,9 +49,11 @@ def select_statements(statements: list[Statement], config: HandlerConfig) -> tup
         roots.append(find_function(
             statements, config.concurrency_modifier, config.concurrency_modifier_source, "concurrency_modifier"
         ))
+    # the start call's `import runpod`: the handler cell's own, else added by export (never another cell's)
+    own = [s for s in statements if s.cell == roots[0].cell and s.imports.get("runpod") == ("import", "runpod")]
     slicer = Slicer(statements, module_exports)
-    chosen = slicer.select(roots, {"runpod"})
-    return chosen, slicer.latest_definition("runpod") is None
+    chosen = slicer.select(roots + own[-1:], set())
+    return chosen, not any("runpod" in s.defines for s in chosen)
 
 
 def render_handler(

@@ -224,6 +224,7 @@ def publishing_readme(name: str, hub: bool) -> str:
         "| `requirements.txt` | the distributions handler.py imports, pinned to the notebook kernel's versions |",
         "| `Dockerfile` | the image: a pinned base, the requirements layer, then the code |",
         "| `.dockerignore` | keeps everything else out of the image |",
+        "| `.rp_jupyter.json` | what the export wrote (so a later export never replaces a file of yours) |",
         "| `test_input.json` | a request for RunPod's local test mode (`python handler.py`) |",
         "| `.runpod/hub.json` | the Hub listing and deployment settings (with `--hub`) |",
         "| `.runpod/tests.json` | the Hub's release tests (with `--hub`) |",

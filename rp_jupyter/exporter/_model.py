@@ -9,6 +9,7 @@ import ast
 import dataclasses
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -60,8 +61,21 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_PROBED: list[tuple[tuple[tuple[str, int], ...], Environment]] = []
+
+
 def probe_environment() -> Environment:
-    """The kernel's own environment (importlib.metadata only: nothing is imported)."""
+    """The kernel's own environment (importlib.metadata only: nothing is imported). Remembered while
+    no folder on ``sys.path`` changes (installing or removing a distribution changes its folder)."""
+    key = tuple((path, os.stat(path).st_mtime_ns) for path in sys.path if path and os.path.isdir(path))
+    if _PROBED and _PROBED[0][0] == key:
+        return _PROBED[0][1]
+    env = _probe()
+    _PROBED[:] = [(key, env)]
+    return env
+
+
+def _probe() -> Environment:
     versions: dict[str, tuple[str, str]] = {}
     requires: dict[str, tuple[str, ...]] = {}
     for dist in importlib.metadata.distributions():

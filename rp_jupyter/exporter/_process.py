@@ -2,7 +2,7 @@
 
 Spawned with ``subprocess.Popen`` (never a fork of the kernel: CUDA cannot be re-initialised in a
 forked child), in its own session so the SDK's heartbeat child goes with it. Stopped by its pid:
-SIGTERM, then SIGKILL for its process group after a grace period.
+SIGTERM, then SIGKILL for its process group after a grace period (at once when every job has posted).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def run_worker(
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
             exited = _wait(process, settled, deadline)
-            codes.append(_stop(process))
+            codes.append(_stop(process, grace=0.0 if settled() else 5.0))
             crashed = codes[-1] != 0  # refresh_worker exits 0 after each job; a failed start would loop
             if settled() or not exited or crashed or not has_untaken() or time.monotonic() >= deadline:
                 break
@@ -90,13 +90,15 @@ def _wait(process: subprocess.Popen[bytes], settled: Callable[[], bool], deadlin
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> int:
+    """SIGTERM and ``grace`` seconds to finish (0 once every job has posted its result: nothing is left
+    to finish, and the SDK's orderly shutdown costs ~2 s), then SIGKILL for the process group."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM if grace else signal.SIGKILL)
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
             _kill_group(process.pid)
-            process.wait(grace)
+            process.wait(5.0)
     _kill_group(process.pid)  # the SDK's heartbeat process, should it outlive its parent
     return process.returncode
 

@@ -78,7 +78,7 @@ class VerifyReport:
                 f"{self.runpod_version} worker, {self.worker_starts} start(s), {self.seconds:.1f} s")
         lines = [head + (": all match the notebook" if self.ok else "")]
         lines += [f"clean room: {problem}" for problem in self.problems]
-        if self.caught:
+        if self.caught and not self.ok:  # context for a failure; optional imports are noise otherwise
             lines.append("clean room: optional imports the image lacks, caught by the code (as they would be there): "
                          + ", ".join(b.where for b in self.caught))
         lines += [f"skipped {item}" for item in self.skipped]

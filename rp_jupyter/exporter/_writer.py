@@ -103,6 +103,11 @@ def write_files(files: Mapping[str, str], directory: str, handler: str, version:
 def _refuse_foreign(files: Mapping[str, str], directory: str, manifest: dict[str, Any], handler: str,
                     force: bool) -> None:
     """Stop before writing anything when a file export did not write would be replaced."""
+    blocking = [path for path in sorted(files) if os.path.lexists(os.path.join(directory, path))
+                and not os.path.isfile(os.path.join(directory, path))]
+    if blocking:
+        raise ExportError(f"{directory} has folders (or other non-files) where export writes files: "
+                          f"{', '.join(blocking)}; nothing was written. Export to another folder (--out DIR)")
     if force:
         return
     recorded = manifest.get("files", {})
@@ -161,7 +166,7 @@ def _backup(full: str, current: str) -> str:
 
 def _atomic_write(full: str, text: str) -> None:
     directory = os.path.dirname(full) or "."
-    os.makedirs(directory, exist_ok=True)  # .runpod/hub.json
+    os.makedirs(directory, exist_ok=True)  # files in subfolders (``.runpod/hub.json``)
     handle, temporary = tempfile.mkstemp(prefix=".rp_jupyter-", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from .. import session
+from ..exporter import expand_path
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
 from ..widgets._clock import CLOCK
 
@@ -189,11 +190,13 @@ class Hub:
         if handler is None:
             comm.send({"type": "reply", "id": data.get("id"), "ok": False, "text": f"unknown command {command!r}"})
             return
+        extra: dict[str, Any] = {}
         try:
-            ok, text = handler(data)
+            ok, text, *more = handler(data)
+            extra = more[0] if more else {}
         except Exception as exc:  # the lab shows it; the kernel goes on
             ok, text = False, f"{type(exc).__name__}: {exc}"
-        comm.send({"type": "reply", "id": data.get("id"), "ok": ok, "text": text})
+        comm.send({"type": "reply", "id": data.get("id"), "ok": ok, "text": text, **extra})
         self.refresh(urgent=True)
 
     def _cmd_run(self, data: dict[str, Any]) -> tuple[bool, str]:
@@ -209,13 +212,15 @@ class Hub:
         job.cancel()
         return True, f"job {job.id}: {job.status.value}"
 
-    def _cmd_export(self, data: dict[str, Any]) -> tuple[bool, str]:
+    def _cmd_export(self, data: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+        """``%rp_export``; the reply also gives the folder, absolute (the dialog links it in the file browser)."""
         line = shlex.join([str(data["handler"]), "--out", str(data["out"])])
         if data.get("base_image"):
             line += " " + shlex.join(["--base-image", str(data["base_image"])])
         if data.get("hub"):
             line += " --hub"
-        return self._magic("rp_export", line)
+        ok, text = self._magic("rp_export", line)
+        return ok, text, ({"directory": os.path.abspath(expand_path(str(data["out"])))} if ok else {})
 
     def _cmd_keep(self, data: dict[str, Any]) -> tuple[bool, str]:
         return self._magic("rp_tests", shlex.join(["add", str(data["handler"]), str(data["job"])]))

@@ -66,12 +66,19 @@ def test_the_quickstarts_exports_have_no_foreign_imports_and_import_before_use()
     handler = handler_py(raw, HandlerConfig("handler", "handler", source=source))
     assert {label for label, _ in sections(handler)} == {f"In[{last}]"}
     assert_imports_before_use(handler)
+    fetch_cell = next(i for i, c in enumerate(raw, 1) if c.startswith("%%rp_handler fetch"))
+    body = raw[fetch_cell - 1].split("\n", 1)[1]
+    source = next(ast.get_source_segment(body, n) for n in ast.parse(body).body if isinstance(n, ast.AsyncFunctionDef))
+    fetch = handler_py(raw, HandlerConfig("fetch", "handler", source=source, kind="async"))
+    assert sections(fetch)[0] == ("", "import runpod")  # its cell has none: added, not another handler's
+    assert {label for label, _ in sections(fetch)} == {"", f"In[{fetch_cell}]"}, fetch
 
 
 def test_a_later_import_of_the_same_module_does_not_replace_the_handlers_own() -> None:
     raw = ["import json\nimport runpod", "def handler(job):\n    return json.dumps(job)",
            "import json\nimport runpod\ndef other(job):\n    return 2"]
-    assert [label for label, _ in sections(handler_py(raw))] == ["In[1]", "In[1]", "In[2]"]
+    assert sections(handler_py(raw)) == [("", "import runpod"), ("In[1]", "import json"),
+                                         ("In[2]", "def handler(job):\n    return json.dumps(job)")]
 
 
 def test_a_later_rebinding_of_the_name_is_what_the_handler_sees() -> None:

@@ -128,3 +128,25 @@ def test_the_magic_expands_out_refuses_user_files_and_check_of_a_missing_folder_
     assert Path("test_input.json.bak").read_text() == '{"input": {"mine": 1}}\n'
     error = shell.fails("%rp_export echo --check nowhere")
     assert isinstance(error, UsageError) and str(error).startswith("nowhere does not exist: nothing to check")
+
+
+def test_a_folder_where_a_file_goes_stops_export_even_with_force(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").mkdir()
+    for force in (False, True):
+        with pytest.raises(ExportError, match=r"has folders .* where export writes files: handler\.py; nothing was written"):
+            write_export(tokens(), str(tmp_path), force=force)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handler.py"]
+    (tmp_path / "handler.py").rmdir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="it is a file, not a folder"):
+        write_export(tokens(), str(tmp_path / "file"))
+
+
+def test_a_manifest_that_cannot_be_read_counts_no_file_as_exported(tmp_path: Path) -> None:
+    write_export(tokens(), str(tmp_path))
+    (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(ExportError, match=r"did not write: handler\.py"):  # the notebook changed: refused, safely
+        write_export(tokens(scale=3), str(tmp_path))
+    again = write_export(tokens(), str(tmp_path))  # identical files are not a conflict: adopted again
+    assert again.written is not None and len(again.written.unchanged) == len(again.files)
+    assert json.loads((tmp_path / MANIFEST).read_text())["handler"] == "tokens"
