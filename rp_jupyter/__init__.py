@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._testing import keep as keep_tests
+from ._testing import run_tests
 from .exceptions import (
     EndpointError,
     ExportError,
@@ -19,6 +21,7 @@ from .exceptions import (
     JobStateError,
     JobWaitTimeout,
     PayloadTooLargeError,
+    RecordedTestsError,
     RegistrationError,
     RequestError,
     RpJupyterError,
@@ -55,6 +58,7 @@ __all__ = [
     "JobStatus",
     "JobWaitTimeout",
     "PayloadTooLargeError",
+    "RecordedTestsError",
     "RegistrationError",
     "RequestError",
     "RpJupyterError",
@@ -67,10 +71,12 @@ __all__ = [
     "get_runtime",
     "handler",
     "jobs",
+    "keep_tests",
     "load_ipython_extension",
     "register",
     "run",
     "run_sync",
+    "run_tests",
     "serve",
     "shutdown",
     "stop_serving",

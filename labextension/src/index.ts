@@ -24,6 +24,7 @@ export const CommandIDs = {
   open: 'rp-jupyter:open-sidebar',
   run: 'rp-jupyter:run-handler',
   cancel: 'rp-jupyter:cancel-job',
+  keep: 'rp-jupyter:keep-job-as-test',
   export: 'rp-jupyter:export-handler',
   serve: 'rp-jupyter:start-server',
   stop: 'rp-jupyter:stop-server',
@@ -151,6 +152,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: args => Boolean(args.job) && model.snapshot !== null,
       execute: args => send('cancel', { job: args.job }, 'Cancel')
     });
+    commands.addCommand(CommandIDs.keep, {
+      label: 'Keep RunPod Job as a Test',
+      caption: 'Keep this job as a regression test of its handler (%rp_tests add)',
+      isEnabled: args => Boolean(args.job && args.handler && model.snapshot?.features.tests),
+      execute: args => send('keep', { handler: args.handler, job: args.job }, 'Kept as a test')
+    });
     commands.addCommand(CommandIDs.export, {
       label: 'Export RunPod Handler as a Worker…',
       isEnabled: () => Boolean(model.snapshot?.features.export && model.snapshot.handlers.length),
@@ -163,7 +170,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         const current = link();
         const reply = current
-          ? await current.command('export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null })
+          ? await current.command('export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null,
+            hub: choice.hub })
           : { ok: false, text: 'no notebook kernel is active' };
         await showExportResult(`Export ${choice.handler}`, reply, path =>
           void commands.execute('filebrowser:go-to-path', { path: `/${path}` })
@@ -184,6 +192,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new RunPodSidebar(model, {
       run: handler => void commands.execute(CommandIDs.run, { handler }),
       cancel: job => void commands.execute(CommandIDs.cancel, { job }),
+      keep: (job, handler) => void commands.execute(CommandIDs.keep, { job, handler }),
       view: job => void commands.execute(CommandIDs.view, { job }),
       exportHandler: handler => void commands.execute(CommandIDs.export, { handler }),
       startServer: () => void commands.execute(CommandIDs.serve),

@@ -53,7 +53,7 @@ export interface ISnapshot {
   jobs: IJobInfo[];
   counts: Record<string, number>;
   gpu: string | null;
-  features: { export: boolean; serve: boolean };
+  features: { export: boolean; serve: boolean; tests?: boolean };
   server: string | null;
 }
 
@@ -105,6 +105,7 @@ export interface IJobRow {
   label: string;
   colour: string;
   live: boolean;
+  keepable: boolean; // ended with a result: can be kept as a test
   times: string;
   progress: string | null;
 }
@@ -131,6 +132,7 @@ export function jobRow(job: IJobInfo, now: number, receivedAt: number): IJobRow 
     label: style.label,
     colour: style.colour,
     live,
+    keepable: job.status === 'COMPLETED' || job.status === 'FAILED',
     times,
     progress: live && job.chunks > 0 ? `${job.chunks} chunks` : job.progress
   };
@@ -178,6 +180,13 @@ export function serveDisabledReason(snapshot: ISnapshot | null): string | null {
     return 'Load rp_jupyter in this kernel first (%load_ext rp_jupyter)';
   }
   return snapshot.features.serve ? null : 'This kernel has no %rp_serve (update rp_jupyter)';
+}
+
+export function keepDisabledReason(snapshot: ISnapshot | null): string | null {
+  if (!snapshot) {
+    return 'Load rp_jupyter in this kernel first (%load_ext rp_jupyter)';
+  }
+  return snapshot.features.tests ? null : 'This kernel has no %rp_tests (update rp_jupyter)';
 }
 
 /** The export dialog's default directory: `<exportDirectory>/<handler>-worker`. */

@@ -10,6 +10,7 @@ import {
   concurrencyLabel,
   exportDisabledReason,
   jobRows,
+  keepDisabledReason,
   kindLabel,
   serveDisabledReason,
   statusText
@@ -18,6 +19,7 @@ import {
 export interface ISidebarActions {
   run(handler: string): void;
   cancel(job: string): void;
+  keep(job: string, handler: string): void;
   view(job: string): void;
   exportHandler(handler: string): void;
   startServer(): void;
@@ -62,7 +64,7 @@ export class RunPodSidebar extends Widget {
     ];
     if (snapshot && link) {
       children.push(this._handlers(snapshot.handlers, snapshot));
-      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt)));
+      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), keepDisabledReason(snapshot)));
     }
     this.node.replaceChildren(...children);
     this._tick(snapshot !== null && snapshot.jobs.some(j => j.status === 'IN_QUEUE' || j.status === 'IN_PROGRESS'));
@@ -111,7 +113,7 @@ export class RunPodSidebar extends Widget {
       items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No handler yet: run a %%rp_handler cell.'));
   }
 
-  private _jobs(rows: IJobRow[]): HTMLElement {
+  private _jobs(rows: IJobRow[], keepReason: string | null): HTMLElement {
     const items = rows.map(row =>
       h('li', { class: 'rp-job', 'data-id': row.id, 'data-status': row.status, 'data-handler': row.handler },
         h('div', { class: 'rp-job-head' },
@@ -125,6 +127,10 @@ export class RunPodSidebar extends Widget {
           row.live
             ? button('Cancel', 'Cancel as RunPod\u2019s /cancel does', () => this.actions.cancel(row.id),
                 { action: 'cancel' })
+            : null,
+          row.keepable
+            ? button('Keep as test', 'Keep this job as a regression test (%rp_tests add)',
+                () => this.actions.keep(row.id, row.handler), { disabled: keepReason, action: 'keep' })
             : null))
     );
     return h('section', { class: 'rp-section rp-jobs' },

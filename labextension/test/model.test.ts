@@ -10,6 +10,7 @@ import {
   formatDuration,
   jobRow,
   jobRows,
+  keepDisabledReason,
   kindLabel,
   serveDisabledReason,
   stateStyle,
@@ -114,4 +115,16 @@ test('asSnapshot accepts snapshots only, filling defaults', () => {
   const s = asSnapshot({ type: 'snapshot', handlers: [], jobs: [] })!;
   assert.equal(s.gpu, null);
   assert.deepEqual(s.features, { export: false, serve: false });
+});
+
+test('a job that ended with a result can be kept as a test, when the kernel has %rp_tests', () => {
+  const now = Date.now();
+  assert.equal(jobRow(job, now, now).keepable, true);
+  assert.equal(jobRow({ ...job, status: 'FAILED' }, now, now).keepable, true);
+  for (const status of ['IN_QUEUE', 'IN_PROGRESS', 'CANCELLED', 'TIMED_OUT']) {
+    assert.equal(jobRow({ ...job, status }, now, now).keepable, false, status);
+  }
+  assert.equal(keepDisabledReason(snapshot({ features: { export: true, serve: true, tests: true } })), null);
+  assert.match(keepDisabledReason(snapshot())!, /%rp_tests/); // an older kernel: no tests feature
+  assert.match(keepDisabledReason(null)!, /load_ext/);
 });

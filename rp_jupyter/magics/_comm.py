@@ -5,7 +5,8 @@ times, state counts, the GPU name (or "CPU"), which magics exist and the local s
 only when it changed, through the views' clock (≤ 5 a second, at once when a job ends), never per
 chunk; ``{"type": "reply", "id", "ok", "text"}`` answers a command.
 In (lab → kernel): ``subscribe``, ``run`` (a handler with its last request), ``cancel``, ``export``
-(through ``%rp_export``), ``serve`` / ``stop_serve`` (through ``%rp_serve``).
+(through ``%rp_export``, ``hub`` adds ``--hub``), ``serve`` / ``stop_serve`` (through ``%rp_serve``),
+``keep`` (a job kept as a test, through ``%rp_tests add``).
 
 On ``%load_ext`` the kernel registers the target and announces itself by opening a comm (so an open
 JupyterLab attaches at once); a page opened later finds it with ``comm_info`` and opens its own.
@@ -216,8 +217,13 @@ class Hub:
         line = shlex.join([str(data["handler"]), "--out", str(data["out"])])
         if data.get("base_image"):
             line += " " + shlex.join(["--base-image", str(data["base_image"])])
+        if data.get("hub"):
+            line += " --hub"
         ok, text = self._magic("rp_export", line)
         return ok, text, ({"directory": os.path.abspath(expand_path(str(data["out"])))} if ok else {})
+
+    def _cmd_keep(self, data: dict[str, Any]) -> tuple[bool, str]:
+        return self._magic("rp_tests", shlex.join(["add", str(data["handler"]), str(data["job"])]))
 
     def _cmd_serve(self, data: dict[str, Any]) -> tuple[bool, str]:
         return self._magic("rp_serve", f"--port {int(data.get('port', 8000))}")
@@ -279,7 +285,7 @@ class Hub:
 
     def _features(self) -> dict[str, bool]:
         line = self.shell.magics_manager.magics["line"]
-        return {"export": "rp_export" in line, "serve": "rp_serve" in line}
+        return {"export": "rp_export" in line, "serve": "rp_serve" in line, "tests": "rp_tests" in line}
 
     @staticmethod
     def _server_url() -> str | None:

@@ -7,5 +7,6 @@ magics layer hands it.
 from ._job_view import JobView, resync_finished_views
 from ._jobs_table import JobsPanel
 from ._run_form import RunForm
+from ._tests_view import TestsView
 
-__all__ = ["JobView", "JobsPanel", "RunForm", "resync_finished_views"]
+__all__ = ["JobView", "JobsPanel", "RunForm", "TestsView", "resync_finished_views"]
