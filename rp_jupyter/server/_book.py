@@ -177,7 +177,7 @@ class JobBook:
                                    if job.handler == endpoint and job._runtime is self._runtime)
         counts = self._counts[endpoint]
         running = live[JobStatus.IN_PROGRESS]
-        return {
+        body: dict[str, Any] = {
             "jobs": {
                 "completed": counts["completed"],
                 "failed": counts["failed"],
@@ -187,6 +187,12 @@ class JobBook:
             },
             "workers": {"idle": 0 if running else 1, "running": 1 if running else 0},
         }
+        abandoned = [call for call in self._runtime.abandoned if call.handler == endpoint]
+        if abandoned:  # calls the runtime stopped waiting for (stuck past a cancel or timeout), still running
+            body["workers"]["unhealthy"] = len(abandoned)
+            body["abandoned"] = [{"jobId": call.job_id, "kind": call.kind, "since": round(call.since, 3),
+                                  "where": call.where, "description": call.describe()} for call in abandoned]
+        return body
 
     # ---- inside ---------------------------------------------------------------------------------
     def _push(self, entry: Entry) -> None:
