@@ -206,7 +206,7 @@ def test_health_counts_and_workers(runtime: Runtime, http: httpx.Client) -> None
 
 
 def test_health_shows_a_call_abandoned_after_its_timeout(runtime: Runtime, http: httpx.Client) -> None:
-    gate, entered = _blocking(runtime)
+    gate, _ = _blocking(runtime)
     try:
         body = http.post("/slow/runsync?wait=5000", json={"input": 1, "policy": {"executionTimeout": 1000}}).json()
         assert body["status"] == "TIMED_OUT"
