@@ -9,6 +9,7 @@
     │   ├── HandlerNotFoundError        no handler registered under that name
     │   ├── RegistrationError           not a usable handler / config
     │   ├── ExportError                 the handler cannot be exported as it is (hidden state, ...)
+    │   ├── MissingDependencyError      a feature needs a package the light install left out (an extra)
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
     ├── ServerError                     the local HTTP server could not start (port busy, bad host)
@@ -27,6 +28,7 @@ __all__ = [
     "HandlerNotFoundError",
     "JobStateError",
     "JobWaitTimeout",
+    "MissingDependencyError",
     "PayloadTooLargeError",
     "RegistrationError",
     "RequestError",
@@ -70,6 +72,10 @@ class RegistrationError(UsageProblem, TypeError):
 
 class ExportError(UsageProblem):
     """The handler cannot be exported as it is: names defined nowhere, no such cell, a bad image."""
+
+
+class MissingDependencyError(UsageProblem, ImportError):
+    """A feature needs a package that is not installed; the message says what to install."""
 
 
 class JobStateError(UsageProblem):
