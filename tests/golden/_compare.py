@@ -6,11 +6,14 @@ real site-packages / stdlib paths become ``<SITE_PACKAGES>`` / ``<PYTHON_LIB>``,
 replace object addresses, uuids, handler timestamps and ports.
 
 Error strings (spec §5, §6) are compared field by field; their tracebacks by the handler's frames:
-the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design.
+the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design, and
+its line numbers differ between SDK versions anyway. ``runpod_version`` must be the installed SDK's,
+and of the recording's line (runpod 2.0.0 compares with the newest 2.x recordings there are).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import sysconfig
@@ -90,10 +93,13 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
     if exception is not None:
         mine = _exception_info(ours)
         assert mine is not None, f"{where}: expected the six-key exception JSON string, got {ours!r}"
-        assert list(mine) == _EXCEPTION_KEYS, f"{where}: keys {list(mine)} != {_EXCEPTION_KEYS}"
-        for key in _EXCEPTION_KEYS:
+        assert list(exception)[:6] == _EXCEPTION_KEYS, f"{where}: the recording's keys {list(exception)}"
+        assert list(mine) == list(exception), f"{where}: keys {list(mine)} != recorded {list(exception)}"
+        for key in exception:
             if key == "error_traceback":
                 assert_same_traceback(mine[key], exception[key], f"{where}: error_traceback")
+            elif key == "runpod_version":
+                assert_same_sdk_version(mine[key], exception[key], where)
             else:
                 assert same_json(mine[key], exception[key]), (
                     f"{where}: {key} is {mine[key]!r}, recorded {exception[key]!r}"
@@ -109,6 +115,15 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
         assert_same_traceback(tb, expected_tb, f"{where}: traceback")
         return
     assert ours == recorded, f"{where}: {ours!r} != recorded {recorded!r}"
+
+
+def assert_same_sdk_version(mine: Any, recorded: Any, where: str) -> None:
+    """Ours follows the installed SDK; the recording is of the same SDK line."""
+    installed = importlib.metadata.version("runpod")
+    assert mine == installed, f"{where}: runpod_version is {mine!r}, the installed SDK is {installed}"
+    assert str(recorded).split(".")[0] == installed.split(".")[0], (
+        f"{where}: the recording is of runpod {recorded}, another line than the installed {installed}"
+    )
 
 
 def _exception_info(text: str) -> dict[str, Any] | None:
