@@ -140,22 +140,28 @@ _CARETS = re.compile(r"^\s*[\^~]+\s*$")
 
 
 def traceback_frames(text: str) -> list[str]:
-    """The traceback's lines without the SDK worker's own frames and without caret lines.
+    """The traceback's lines without the SDK worker's own frames, caret lines and continuation lines.
 
     rp_jupyter's frames are *not* dropped: they must not appear in our tracebacks at all.
 
-    Caret lines (``^^^^``) are presentation that differs between Python versions; the handler's
-    frames (file, line number, function, source line) and the final exception line are kept.
+    Presentation that differs between Python versions is left out: caret lines (``^^^^``, ``~~~^``,
+    3.11+) and the further lines of a statement that spans several (3.13 shows them all, earlier
+    versions its first line only). The handler's frames (file, line number, function, first source
+    line) and the exception lines are kept.
     """
     kept: list[str] = []
     skipping = False
+    sources = 0  # source lines seen since the last frame line
     for line in text.splitlines():
         frame = _FRAME.match(line)
         if frame is not None:
-            file = frame["file"]
-            skipping = file.endswith(_SDK_WORKER_FRAMES)
+            skipping, sources = frame["file"].endswith(_SDK_WORKER_FRAMES), 0
         elif not line.startswith("    "):
             skipping = False
+        elif not _CARETS.match(line):
+            sources += 1
+            if sources > 1:
+                continue
         if skipping or _CARETS.match(line):
             continue
         kept.append(line)
