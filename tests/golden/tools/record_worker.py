@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,24 @@ def configure(recorder, normalize_module, python: Path, handlers: Path, out: Pat
     recorder.normalize = normalize
 
 
+def stop_leftovers(venv: Path) -> list[int]:
+    """Stop processes of the recording venv still running after their case: runpod 2.0.0rc2's worker,
+    exiting on a failed prestart (os._exit), leaves its heartbeat process behind, writing to the
+    case's log. Found by their command line (the venv is this run's own temporary folder)."""
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if command.startswith(str(venv)):
+            os.kill(int(entry.name), signal.SIGTERM)
+            stopped.append(int(entry.name))
+    return stopped
+
+
 def fix_user_agent(out: Path, version: str) -> None:
     """The shared recorder writes 1.12.0's User-Agent into normalized/recording.json: say the real one."""
     for path in out.glob("*/normalized/recording.json"):
@@ -116,6 +136,9 @@ def main() -> int:
             options = dict(case[4]) if len(case) > 4 else {}
             options["max_wait"] = options.get("max_wait", 30) * args.patience
             recorder.run_case(name, hfile, jobs, desc, **options)
+            leftovers = stop_leftovers(python.parent.parent)
+            if leftovers:
+                print(f"{name}: stopped {len(leftovers)} process(es) the worker left behind: {leftovers}")
     fix_user_agent(out, args.runpod)
     (out.parent / "README.md").write_text(
         f"# Recordings of runpod {args.runpod}'s deployed worker\n\n"
