@@ -119,12 +119,26 @@ def _handler_config(spec: HandlerSpec) -> Any:
     modifier = spec.concurrency_modifier
     fixed = getattr(modifier, "fixed_concurrency", None)  # %%rp_handler --concurrency N
     named = modifier is not None and fixed is None
+    fn = _defined_function(spec.fn)
     return HandlerConfig(
-        spec.name, getattr(spec.fn, "__name__", ""), source(spec.fn), str(spec.kind),
+        spec.name, getattr(fn, "__name__", ""), source(fn), str(spec.kind),
         spec.return_aggregate_stream, spec.refresh_worker,
         getattr(modifier, "__name__", None) if named else None, source(modifier) if named else None,
         fixed, spec.execution_timeout,
     )
+
+
+def _defined_function(fn: Any) -> Any:
+    """The function a handler's ``def`` made, under what decorated it: ``functools.wraps`` wrappers
+    (``__wrapped__``) and callable objects holding it, such as ``rp_debugger.FunctionTimer``."""
+    for _ in range(10):
+        if hasattr(fn, "__code__"):
+            return fn
+        inner = getattr(fn, "__wrapped__", None) or getattr(fn, "function", None) or getattr(fn, "func", None)
+        if inner is None or inner is fn:
+            return fn
+        fn = inner
+    return fn
 
 
 def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
