@@ -33,6 +33,8 @@ _EXCEPTION_KEYS = [
     "runpod_version",
 ]
 _GENERATOR_SEPARATOR = " \ntraceback: "
+_LOGS_SEPARATOR = "\nlogs:\n"  # runpod 2.x, RUNPOD_LOG_CAPTURE=all: a generator error's captured output
+_SDK_LOG_LINE = re.compile(r'^\{"requestId": .*"level": "[A-Z]+"\}$\n?', re.M)
 _SDK_WORKER_FRAMES = ("/runpod/serverless/modules/rp_job.py", "/runpod/serverless/worker.py")
 
 # The recorder's own volatile-field rules (golden/tools/normalize.py), minus its absolute paths.
@@ -100,6 +102,8 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
                 assert_same_traceback(mine[key], exception[key], f"{where}: error_traceback")
             elif key == "runpod_version":
                 assert_same_sdk_version(mine[key], exception[key], where)
+            elif key == "logs":
+                assert_same_logs(mine[key], exception[key], f"{where}: logs")
             else:
                 assert same_json(mine[key], exception[key]), (
                     f"{where}: {key} is {mine[key]!r}, recorded {exception[key]!r}"
@@ -112,9 +116,24 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
         expected_message, expected_tb = recorded.split(_GENERATOR_SEPARATOR, 1)
         message, tb = ours.split(_GENERATOR_SEPARATOR, 1)
         assert message == expected_message, f"{where}: {message!r} != recorded {expected_message!r}"
+        expected_tb, expected_cut, expected_logs = expected_tb.partition(_LOGS_SEPARATOR)
+        tb, cut, logs = tb.partition(_LOGS_SEPARATOR)
         assert_same_traceback(tb, expected_tb, f"{where}: traceback")
+        assert bool(cut) == bool(expected_cut), f"{where}: a 'logs:' suffix in one only: {ours!r}"
+        assert_same_logs(logs, expected_logs, f"{where}: logs")
         return
     assert ours == recorded, f"{where}: {ours!r} != recorded {recorded!r}"
+
+
+def assert_same_logs(mine: Any, recorded: Any, where: str) -> None:
+    """The captured output of ``RUNPOD_LOG_CAPTURE=all``: the handler's own output must be the same.
+
+    The deployed worker's capture also holds the SDK's own log lines written while the job ran (JSON
+    lines, as ``RUNPOD_ENDPOINT_ID`` is set); the notebook has no SDK worker writing them, so they are
+    left out of the recording before comparing (docs/differences.md)."""
+    assert isinstance(mine, str) and isinstance(recorded, str), f"{where}: {mine!r} / {recorded!r}"
+    expected = _SDK_LOG_LINE.sub("", recorded)
+    assert mine == expected, f"{where}: {mine[-300:]!r} != recorded (SDK lines left out) {expected[-300:]!r}"
 
 
 def assert_same_sdk_version(mine: Any, recorded: Any, where: str) -> None:

@@ -50,7 +50,7 @@ from ._compare import assert_same_body, normalise_ours, same_json
 from ._recording import Fate, Recording, worker_cases, worker_root
 
 CASES = worker_cases()
-EMULATED: set[str] = set()
+EMULATED: set[str] = {"RUNPOD_LOG_CAPTURE=all"}
 """runpod 2.x features the notebook emulates (``Recording.sdk_features``); the others' cases xfail."""
 WAIT = 30.0
 """The longest any single wait may take (a job to start, a job to finish)."""
@@ -107,7 +107,8 @@ def test_worker_case(
     missing = [feature for feature in recording.sdk_features if feature not in EMULATED]
     if missing:  # strict: the day the runtime emulates it, this marker must go
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"not emulated yet: {', '.join(missing)}"))
-    for var in ("RUNPOD_POD_ID", "RUNPOD_POD_HOSTNAME"):  # exception payloads carry them (spec §5)
+    # exception payloads carry the first two (spec §5); the third adds the job's output (runpod 2.x)
+    for var in ("RUNPOD_POD_ID", "RUNPOD_POD_HOSTNAME", "RUNPOD_LOG_CAPTURE"):
         if var in recording.worker_env:
             monkeypatch.setenv(var, recording.worker_env[var])
         else:
