@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._extras import require
 from .runtime import HandlerKind, Job, JobEvent, JobStatus, Runtime
 
 __all__ = ["GpuMeter", "LabReport", "Level", "Recommendation", "measure", "plot_png", "recommend"]
@@ -246,7 +247,7 @@ class LabReport:
         return [dataclasses.asdict(level) for level in self.levels]
 
     def to_dataframe(self) -> Any:
-        import pandas  # optional: only when asked for
+        pandas = require("pandas", "LabReport.to_dataframe()")
 
         return pandas.DataFrame(self.rows()).set_index("concurrency")
 
@@ -271,11 +272,13 @@ class LabReport:
 
 
 def plot_png(report: LabReport) -> bytes:
-    """Throughput, latency, time to first chunk and GPU memory against concurrency, as a PNG."""
+    """Throughput, latency, time to first chunk and GPU memory against concurrency, as a PNG.
+
+    Needs matplotlib (the ``plots`` extra): without it, :class:`MissingDependencyError` says so in one
+    line, and ``%rp_bench`` shows the report's table alone."""
     import io
 
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the concurrency lab's plot")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 

@@ -148,7 +148,8 @@ def test_a_saved_notebook_reopened_with_a_new_kernel_still_shows_the_finished_vi
     page.goto(lab.notebook_url("saved.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     views = page.locator(".rpj-view")
-    views.nth(1).wait_for(timeout=60_000)
+    # attached, not visible: JupyterLab 4.2 hides the cells below the fold (windowed notebook)
+    views.nth(1).wait_for(state="attached", timeout=60_000)
     assert [views.nth(i).locator(".rpj-status").inner_text() for i in range(2)] == ["COMPLETED", "FAILED"]
     assert views.nth(0).locator(".rpj-stream").inner_text().split() == PROMPT.split()
     assert "ValueError: steps must be <= 100" in views.nth(1).locator(".rpj-error-head").inner_text()
