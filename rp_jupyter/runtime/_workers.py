@@ -51,8 +51,7 @@ class ChunkAnnouncer:
         job._flushers.append(self.flush)
 
     def put(self, value: Any) -> None:
-        if self._job._ended:  # cancelled or timed out meanwhile: nothing more reaches the stream
-            return
+        """(the handler's thread; its drain stops at a job's end, so no check here: the hot path)"""
         self._stream.append(value)
         if not self._scheduled:
             self._scheduled = True
