@@ -160,7 +160,7 @@ def test_a_lower_threshold_reports_a_shorter_block(runtime: Runtime) -> None:
 def test_a_cancelled_blocked_loop_is_replaced_even_before_the_watchdog_pinged_it(runtime: Runtime, blocker) -> None:
     """Whether the loop is blocked is judged by the stop itself reaching the loop, not by the
     watchdog's pings (which may come late on a loaded machine): found by the kernel test under load."""
-    entered, release = blocker
+    entered, _ = blocker
     runtime._scheduler.timers.interval = 60.0  # no ping before the grace ends
     job = runtime.submit("blocker", {"input": {}})
     assert entered.wait(T)
