@@ -83,10 +83,44 @@ def _probe() -> Environment:
         if name and canonical(name) not in versions:
             versions[canonical(name)] = (name, dist.version)
             requires[canonical(name)] = tuple(dist.requires or ())
-    modules = {module: tuple(sorted(set(dists))) for module, dists in importlib.metadata.packages_distributions().items()}
+    modules = {module: tuple(sorted(set(dists))) for module, dists in _packages_distributions().items()}
     own = versions.get("rp-jupyter", ("rp-jupyter", "unknown"))[1]
     return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions),
                        requires)
+
+
+def _packages_distributions() -> dict[str, list[str]]:
+    """Top-level module → distributions, as ``importlib.metadata.packages_distributions`` of Python 3.11+
+    gives it: ``top_level.txt`` where a distribution has one, else the top-level names its RECORD lists.
+    Python 3.10's reads only ``top_level.txt``, which wheels built by hatchling or flit lack (``attrs``
+    gives ``attr`` and ``attrs`` that way)."""
+    found: dict[str, list[str]] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        for module in _top_level(dist):
+            found.setdefault(module, []).append(name)
+    return found
+
+
+def _top_level(dist: importlib.metadata.Distribution) -> set[str]:
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return {line.strip().split("/")[0] for line in listed.splitlines() if line.strip()}
+    modules = set()
+    for path in dist.files or ():
+        parts = path.parts
+        if not parts or parts[0] == ".." or parts[0].endswith((".dist-info", ".egg-info", ".data")):
+            continue
+        if len(parts) > 1:
+            if parts[0] != "__pycache__" and parts[0].isidentifier():
+                modules.add(parts[0])
+        elif path.suffix in (".py", ".so", ".pyd"):
+            stem = path.name.split(".")[0]
+            if stem.isidentifier():
+                modules.add(stem)
+    return modules
 
 
 def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:

@@ -147,6 +147,24 @@ def test_distributions_are_found_for_import_names_that_differ_from_them() -> Non
     ]  # json is the standard library; IPython is the Jupyter stack
 
 
+def test_a_distribution_without_top_level_txt_maps_the_modules_its_record_lists(tmp_path: Path) -> None:
+    # wheels built by hatchling or flit (attrs: modules attr and attrs) have no top_level.txt; Python
+    # 3.10's packages_distributions() reads only that file, so the clean room refused `import attr`
+    from rp_jupyter.exporter._model import _top_level
+
+    info = tmp_path / "demo_pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n")
+    (info / "RECORD").write_text("\n".join([
+        "demo/__init__.py,,", "demo/__pycache__/__init__.cpython-310.pyc,,", "demo_two/x.py,,", "single.py,,",
+        "_speed.cpython-310-x86_64-linux-gnu.so,,", "demo_pkg-1.0.dist-info/RECORD,,", "../../bin/demo,,",
+        "__pycache__/single.cpython-310.pyc,,", "demo_pkg.pth,,"]))
+    assert _top_level(importlib.metadata.PathDistribution(info)) == {"demo", "demo_two", "single", "_speed"}
+    (info / "top_level.txt").write_text("demo\n")
+    assert _top_level(importlib.metadata.PathDistribution(info)) == {"demo"}
+    assert "attrs" in probe_environment().modules["attr"]  # the real one, on every Python of the matrix
+
+
 def test_torch_is_pinned_with_its_index_when_the_image_does_not_provide_it() -> None:
     raw = ["import torch", "def handler(job):\n    return torch.__version__"]
     files = build_export(SYNC, cells(raw), cases.GPU_ENV, base_image="nvidia/cuda:12.8.1-runtime-ubuntu22.04").files
