@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..runtime import Job, JobEvent
-from ._format import parse_error, progress_view
+from ._format import final_progress, log_rows, parse_error, progress_label, progress_view
 
-__all__ = ["StreamState", "job_state"]
+__all__ = ["LogState", "StreamState", "job_state"]
 
 HISTORY = 5
+LOG_BATCH = 1_000
+"""Log entries one update carries at most (a handler logging in a hot loop: the latest are sent, and
+how many were skipped); the browser keeps the latest 2,000."""
 
 
 class StreamState:
@@ -121,6 +125,37 @@ def _count_tokens(text: str) -> int:
     return separators + (0 if text[-1].isspace() else 1)
 
 
+class LogState:
+    """The job's log entries (``job.logs``: ``LogLine`` with ``t``, ``stream``, ``text``) read from a
+    cursor at flush time, as rows a view shows; keeps the latest :data:`LOG_BATCH` rows for a view that
+    asks again (a reload) and for the finished view. Nothing is done per entry on the runtime's side."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._source: list[Any] | None = None
+        self._cursor = 0
+        self.total = 0
+        self.stderr = 0
+        self.latest: collections.deque[dict[str, str]] = collections.deque(maxlen=LOG_BATCH)
+
+    def take_delta(self) -> tuple[list[dict[str, str]], int]:
+        """The rows that arrived since the last call, and how many older new ones were skipped."""
+        source = getattr(self._job, "logs", None) or []
+        if source is not self._source:  # a first look, or the job was retried (a new list)
+            self._source, self._cursor = source, 0
+        end = len(source)
+        if end == self._cursor:
+            return [], 0
+        new = source[self._cursor:end]
+        self._cursor = end
+        skipped = max(0, len(new) - LOG_BATCH)
+        rows = log_rows(new[skipped:])
+        self.total += len(new)
+        self.stderr += sum(row["s"] == "stderr" for row in rows)
+        self.latest.extend(rows)
+        return rows, skipped
+
+
 def job_state(job: Job) -> dict[str, Any]:
     """The job's header and result as plain data (what summaries and views render)."""
     return {
@@ -139,10 +174,12 @@ def job_state(job: Job) -> dict[str, Any]:
 
 
 def progress_state(job: Job, event: JobEvent | None = None) -> dict[str, Any] | None:
-    view = progress_view(job.progress)
+    """The progress bar or text, the last few updates as they were sent (``17/40 › 18/40``, no JSON
+    quotes), and a completed job's bar full (:func:`~._format.final_progress`)."""
+    view = final_progress(progress_view(job.progress), job.status.value)
     if view is None:
         return None
-    view["history"] = [json.dumps(v, ensure_ascii=False)[:200] for v in job.progress_history[-HISTORY:]]
+    view["history"] = [progress_label(v) for v in job.progress_history[-HISTORY:]]
     return view
 
 
