@@ -155,12 +155,16 @@ class Hub:
     subshell — and every snapshot is sent once, whatever the number of pages. Commands carry an id: the
     kernel acks it when it starts (a page that hears no ack within 5 s says the kernel is busy and offers
     Retry), and a retried id gets the first answer again instead of running twice.
+
+    Snapshots flow from ``%load_ext`` on, whether a page listens or not (≤ 5 a second, only when something
+    changed, never per chunk): a page's ``subscribe`` is a comm message on the main shell, which waits
+    behind a running Run All, while snapshots leave from the clock's thread — so the sidebar follows a
+    Run All as it happens.
     """
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.comm: Any = None
-        self.subscribed = False  # nothing but the hello is sent until a page subscribes (nbclient, VS Code)
         self.closed = False
         self._runtime: Any = None
         self._unsubscribe: Any = None
@@ -181,6 +185,7 @@ class Hub:
         self.comm.on_msg(self.on_message)
         self.comm.on_close(self._reopen)
         self.comm.send({"type": "hello", "target": TARGET})
+        self.refresh(urgent=True)
 
     def _reopen(self, msg: dict[str, Any]) -> None:
         """A front end closed the comm (one that does not know it): make a new one, so pages find it."""
@@ -209,7 +214,6 @@ class Hub:
         data = msg.get("content", {}).get("data") or {}
         command, request_id = data.get("cmd"), data.get("id")
         if command == "subscribe":
-            self.subscribed = True
             self._last_text = ""  # a new page needs the whole picture
             self.refresh(urgent=True)
             return
@@ -277,25 +281,23 @@ class Hub:
     # -- updates
     def refresh(self, urgent: bool = False) -> None:
         """Re-read the runtime (handlers come and go with cells) and schedule a flush."""
-        if self.closed or not self.subscribed:
+        if self.closed or self.comm is None:
             return
         runtime = session.get_runtime()
         if runtime is not self._runtime:
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self._runtime, self._unsubscribe = runtime, runtime.subscribe(self._on_event)
-        if self._gpu is None:
-            self._gpu = gpu_name()
         CLOCK.mark(self, urgent=urgent)
 
     def _on_event(self, event: JobEvent) -> None:  # the runtime's thread: cheap
-        if event.kind not in ("chunk", "log") and self.subscribed:
+        if event.kind not in ("chunk", "log") and not self.closed:
             if event.kind == "finished":
                 self._ended = True
             CLOCK.mark(self, urgent=event.kind == "finished")
 
     def flush(self) -> None:  # the clock's thread
-        if self.closed or not self.subscribed or self._runtime is None:
+        if self.closed or self.comm is None or self._runtime is None:
             return
         with self._lock:
             now = time.monotonic()
@@ -303,6 +305,8 @@ class Hub:
                 CLOCK.mark(self)
                 return
             self._ended = False
+            if self._gpu is None:  # here, on the clock's thread: nvidia-smi never delays %load_ext or a cell
+                self._gpu = gpu_name()
             data = snapshot(self._runtime.handlers, self._runtime.jobs, self._gpu, self._features(),
                             self._server_url())
             text = json.dumps(data, sort_keys=True, default=repr)

@@ -31,20 +31,26 @@ def cell_namer() -> CellNamer | None:
         found = compiler.format_code_name(filename)
         if not found:
             return None
-        name = found[1]
-        return name, _magic_line_offset(shell, filename)
+        return _find_cell(shell, filename) or (found[1], 0)
 
     return namer
 
 
-def _magic_line_offset(shell: Any, filename: str) -> int:
-    """1 when the file's code is the body of a cell magic (``%%rp_handler``) in the cell it came from."""
+def _find_cell(shell: Any, filename: str) -> tuple[str, int] | None:
+    """``("In[n]", offset)`` for the history cell that ran the file's code: the cell itself (offset 0), or
+    a cell magic whose body it is (offset 1). A cell magic's inner run is numbered as its cell (IPython 8)
+    or one past it (IPython 9, which counts before running), so both are looked at."""
     number = getattr(shell.compile, "_filename_map", {}).get(filename)
-    try:
-        raw = shell.history_manager.input_hist_raw[number]
-    except (AttributeError, IndexError, TypeError):
-        return 0
-    if not raw.startswith("%%"):
-        return 0
-    body = raw.split("\n", 1)[1] if "\n" in raw else ""
-    return 1 if body.strip() == "".join(linecache.getlines(filename)).strip() else 0
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if not isinstance(number, int) or not history:
+        return None
+    code = "".join(linecache.getlines(filename)).strip()
+    for n in (number, number - 1):
+        raw = history[n] if 0 < n < len(history) else None
+        if raw is None:
+            continue
+        if raw.strip() == code:
+            return f"In[{n}]", 0
+        if raw.startswith("%%") and "\n" in raw and raw.split("\n", 1)[1].strip() == code:
+            return f"In[{n}]", 1
+    return None

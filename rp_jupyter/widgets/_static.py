@@ -144,9 +144,9 @@ def jobs_table_html(rows: list[dict[str, Any]], note: str = "") -> str:
     if not rows:
         body = f'<div {inline("note")}>no jobs yet</div>'
     else:
-        head = "".join(f"<th>{name}</th>" for name in ("state", "handler", "job id", "delay", "execution", "chunks"))
-        body = ('<div class="rpj-table-scroll" style="max-height:280px;overflow-y:auto">'
-                f'<table class="rpj-table" style="border-collapse:collapse;width:100%"><tr>{head}</tr>'
+        head = "".join(f'<th {inline("th")}>{name}</th>'
+                       for name in ("state", "handler", "job id", "delay", "execution", "chunks"))
+        body = (f'<div {inline("table-scroll")}><table {inline("table")}><tr {inline("tr")}>{head}</tr>'
                 + "".join(_table_row(row) for row in reversed(rows)) + "</table></div>")
     extra = f'<div {inline("note")}>{_esc(note)}</div>' if note else ""
     return f'<div {inline("view", classes="rpj-jobs rpj-static")}>{body}{extra}</div>'
@@ -154,8 +154,14 @@ def jobs_table_html(rows: list[dict[str, Any]], note: str = "") -> str:
 
 def _table_row(row: dict[str, Any]) -> str:
     chip = f'<span {inline("status", "background:" + row["colour"])}>{_esc(row["status"])}</span>'
-    cells = [row["handler"], row["id"], _ms(row["delayTime"]), _ms(row["executionTime"]), str(row["chunks"])]
-    return f"<tr><td>{chip}</td>" + "".join(f"<td>{_esc(str(cell))}</td>" for cell in cells) + "</tr>"
+    td = inline("td")
+    if row.get("lab"):  # a lab run: its summary across the id and times
+        cells = f'<td {td}>{_esc(row["handler"])}</td><td {td} colspan="3">{_esc(row["lab"])}</td>' \
+                f'<td {td}>{row["chunks"]}</td>'
+    else:
+        values = [row["handler"], row["id"], _ms(row["delayTime"]), _ms(row["executionTime"]), str(row["chunks"])]
+        cells = "".join(f"<td {td}>{_esc(str(value))}</td>" for value in values)
+    return f'<tr {inline("tr")}><td {td}>{chip}</td>{cells}</tr>'
 
 
 def run_form_html(handler: str, request_text: str, rows: list[dict[str, Any]]) -> str:

@@ -58,6 +58,14 @@ STYLES: dict[str, dict[str, str]] = {
              "border-radius": "4px", "border": "1px solid var(--jp-border-color1, #bbb)",
              "background": "var(--jp-layout-color2, #f3f3f3)", "color": "inherit"},
     "note": {**_SMALL, "font-style": "italic"},
+    "table-scroll": {"max-height": "280px", "overflow": "auto"},
+    "table": {"border-collapse": "collapse", "width": "100%", "table-layout": "auto", "margin": "0",
+              "border": "none", "font-size": "12px"},
+    "tr": {"background": "transparent"},
+    "th": {"position": "sticky", "top": "0", "background": "var(--jp-layout-color1, #fff)", "text-align": "left",
+           "font-weight": "600", "color": _GREY, "font-size": "11px", "padding": "2px 6px", "border": "none"},
+    "td": {"text-align": "left", "padding": "2px 6px", "border": "none",
+           "border-top": "1px solid var(--jp-border-color2, #eee)", "white-space": "nowrap"},
 }
 """Class ``rpj-<name>`` → its CSS declarations (live and static alike)."""
 
@@ -67,11 +75,6 @@ _LIVE_ONLY = """
 .rpj-view .rpj-cancel { margin-left: auto; }
 .rpj-view .rpj-bar-fill { width: 0; transition: width 0.15s linear; }
 .rpj-view details > summary { cursor: pointer; color: var(--jp-ui-font-color2, #666); font-size: 12px; }
-.rpj-view .rpj-table { border-collapse: collapse; width: 100%; }
-.rpj-view .rpj-table th { position: sticky; top: 0; background: var(--jp-layout-color1, #fff); text-align: left;
-  font-weight: 600; color: var(--jp-ui-font-color2, #666); font-size: 11px; padding: 2px 6px; }
-.rpj-view .rpj-table td { padding: 2px 6px; border-top: 1px solid var(--jp-border-color2, #eee); }
-.rpj-view .rpj-table-scroll { max-height: 280px; overflow-y: auto; }
 .rpj-view .rpj-row { cursor: pointer; }
 .rpj-view .rpj-row:hover, .rpj-view .rpj-row.rpj-selected { background: var(--jp-layout-color2, #f3f3f3); }
 .rpj-view .rpj-lab-row td { color: var(--jp-ui-font-color2, #666); font-style: italic; }

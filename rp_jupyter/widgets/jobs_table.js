@@ -4,7 +4,7 @@
 function cell(tag, text, cls) {
   const node = document.createElement(tag);
   node.textContent = text === null || text === undefined ? "–" : String(text);
-  if (cls) node.className = cls;
+  node.className = cls || (tag === "td" ? "rpj-td" : "");
   return node;
 }
 
@@ -30,7 +30,8 @@ function render({ model, el }) {
   const table = document.createElement("table");
   table.className = "rpj-table";
   const head = document.createElement("tr");
-  for (const name of ["state", "handler", "job id", "delay", "execution", "chunks"]) head.appendChild(cell("th", name));
+  head.className = "rpj-tr";
+  for (const name of ["state", "handler", "job id", "delay", "execution", "chunks"]) head.appendChild(cell("th", name, "rpj-th"));
   const body = document.createElement("tbody");
   table.append(head, body);
   scroll.appendChild(table);
@@ -61,16 +62,17 @@ function render({ model, el }) {
       const chip = cell("span", row.status, "rpj-status");
       chip.style.background = row.colour;
       const state = document.createElement("td");
+      state.className = "rpj-td";
       state.appendChild(chip);
       if (row.lab) {  // a lab run: its summary across the id and times, no view to open
-        tr.className = "rpj-lab-row";
-        const summary = cell("td", row.lab);
+        tr.className = "rpj-tr rpj-lab-row";
+        const summary = cell("td", row.lab, "rpj-td");
         summary.colSpan = 3;
-        tr.append(state, cell("td", row.handler, "rpj-handler"), summary, cell("td", row.chunks));
+        tr.append(state, cell("td", row.handler, "rpj-td rpj-handler"), summary, cell("td", row.chunks));
       } else {
-        tr.className = "rpj-row" + (row.id === selected ? " rpj-selected" : "");
+        tr.className = "rpj-tr rpj-row" + (row.id === selected ? " rpj-selected" : "");
         tr.title = "open this job's view";
-        tr.append(state, cell("td", row.handler, "rpj-handler"), cell("td", row.id, "rpj-id"),
+        tr.append(state, cell("td", row.handler, "rpj-td rpj-handler"), cell("td", row.id, "rpj-td rpj-id"),
           cell("td", row.delayTime === null ? null : `${row.delayTime} ms`),
           cell("td", row.executionTime === null ? null : `${row.executionTime} ms`), cell("td", row.chunks));
         tr.addEventListener("click", () => {
