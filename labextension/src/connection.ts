@@ -33,6 +33,7 @@ export interface IReply {
 
 interface IPending {
   acked: boolean;
+  onAck?: () => void;
   resolve: (reply: IReply) => void;
   late: (reply: IReply) => void;
   timer: number;
@@ -71,9 +72,9 @@ export class KernelLink implements IDisposable {
   /**
    * Send a command; resolves with the kernel's reply, or — when the kernel has not started it within
    * ACK_TIMEOUT_MS — with `{ok: false, pending: true}` (a later answer comes through `lateReply`).
-   * `id`: an earlier command's id, to retry it.
+   * `id`: an earlier command's id, to retry it; `onAck`: called when the kernel starts it.
    */
-  command(cmd: string, args: Record<string, unknown> = {}, id?: string): Promise<IReply> {
+  command(cmd: string, args: Record<string, unknown> = {}, id?: string, onAck?: () => void): Promise<IReply> {
     if (!this._commId) {
       return Promise.resolve({ ok: false, text: 'rp_jupyter is not loaded in this kernel (%load_ext rp_jupyter)' });
     }
@@ -85,6 +86,7 @@ export class KernelLink implements IDisposable {
     return new Promise<IReply>(resolve => {
       const entry: IPending = {
         acked: false,
+        onAck,
         resolve,
         late: reply => this._lateReply.emit(reply),
         timer: 0
@@ -176,6 +178,7 @@ export class KernelLink implements IDisposable {
         const pending = this._pending.get(String(data.id));
         if (pending) {
           pending.acked = true;
+          pending.onAck?.();
           window.clearTimeout(pending.timer); // started: wait for its reply as long as a command may take
           pending.timer = window.setTimeout(() => {
             this._pending.delete(String(data.id));

@@ -85,8 +85,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
                               id?: string): Promise<void> => {
       const current = link();
       sidebar.showCommand({ label, state: 'running' });
+      const started = () => sidebar.showCommand({ label, state: 'started' });
       const reply = current
-        ? await current.command(cmd, args, id)
+        ? await current.command(cmd, args, id, started)
         : { ok: false, text: 'no notebook kernel is active' };
       if (reply.pending && reply.id) {
         late.set(reply.id, finish);

@@ -20,7 +20,7 @@ import {
 /** The last command's state, shown under the sidebar's header: running, waiting (with Retry), done. */
 export interface ICommandStatus {
   label: string;
-  state: 'running' | 'pending' | 'ok' | 'failed';
+  state: 'running' | 'started' | 'pending' | 'ok' | 'failed';
   text?: string;
   retry?: () => void;
 }
@@ -60,6 +60,9 @@ export class RunPodSidebar extends Widget {
 
   /** Show what the last command is doing (or did); with a Retry button when it can be retried. */
   showCommand(status: ICommandStatus): void {
+    if (status.state === 'running') {
+      this._commands++; // a new command (a retry too): tests and screen readers can tell it from the last
+    }
     this._command = status;
     this.render();
   }
@@ -90,10 +93,12 @@ export class RunPodSidebar extends Widget {
     if (!c) {
       return null;
     }
-    const words = { running: 'running…', pending: 'waiting', ok: 'done', failed: 'failed' }[c.state];
-    return h('div', { class: 'rp-command', 'data-state': c.state, role: 'status' },
+    const words = {
+      running: 'sent…', started: 'running in the kernel…', pending: 'waiting', ok: 'done', failed: 'failed'
+    }[c.state];
+    return h('div', { class: 'rp-command', 'data-state': c.state, 'data-seq': String(this._commands), role: 'status' },
       h('span', { class: 'rp-command-text' }, `${c.label}: ${c.text ? c.text.split('\n')[0] : words}`),
-      c.retry && c.state !== 'running' && c.state !== 'ok'
+      c.retry && (c.state === 'pending' || c.state === 'failed')
         ? button('Retry', 'Send the command again (it never runs twice)', c.retry, { action: 'retry' })
         : null);
   }
@@ -182,4 +187,5 @@ export class RunPodSidebar extends Widget {
 
   private _timer = 0;
   private _command: ICommandStatus | null = null;
+  private _commands = 0;
 }
