@@ -9,7 +9,7 @@ from typing import Any
 
 from .runtime import HandlerSpec, Job, Runtime
 
-__all__ = ["check_export", "export", "set_cell_source", "verify"]
+__all__ = ["check_export", "export", "replay", "set_cell_source", "verify"]
 
 
 def get_runtime() -> Runtime:
@@ -38,17 +38,21 @@ def export(
     base_image: str | None = None,
     verify: bool = False,
     timeout: float = 60.0,
+    force: bool = False,
 ) -> Any:
     """Write handler ``name`` as a RunPod worker (handler.py, Dockerfile, requirements.txt, ...) to
-    ``out_dir`` (default ``<name>-worker``); with ``verify``, run it under the real SDK too.
+    ``out_dir`` (default ``<name>-worker``; ``~`` and ``$VARS`` expand); with ``verify``, run it under
+    the real SDK too.
 
+    Never destroys a file: a file export did not write stops it, a generated file edited by hand is
+    kept (its diff shown); ``force`` replaces both, keeping each old one as ``NAME.bak``.
     ``cells``: the executed cells as strings or :class:`rp_jupyter.exporter.Cell` (default: the
     kernel's history when the extension is loaded, else the handler's own source file).
     """
-    from .exporter import write_export
+    from .exporter import expand_path, write_export
 
-    directory = out_dir or f"{name}-worker"
-    result = write_export(_build_export(name, cells, notebook, base_image), directory)
+    directory = expand_path(out_dir or f"{name}-worker")
+    result = write_export(_build_export(name, cells, notebook, base_image), directory, force=force)
     if verify:
         result.report = _verify(name, directory, timeout)
     return result
@@ -59,16 +63,18 @@ def check_export(
     base_image: str | None = None,
 ) -> Any:
     """How ``directory`` differs from what :func:`export` would write now (a ``Drift``; ``.ok``)."""
-    from .exporter import drift
+    from .exporter import drift, expand_path
 
-    return drift(_build_export(name, cells, notebook, base_image), directory)
+    return drift(_build_export(name, cells, notebook, base_image), expand_path(directory))
 
 
 def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout: float = 60.0) -> Any:
     """Run ``directory/handler.py`` under the real ``runpod`` SDK in deployed-worker mode against the
     notebook's finished jobs of handler ``name`` (or ``jobs``: Job objects or ids); a ``VerifyReport``
     comparing them job by job. Jobs run before the handler's code last changed diverge, as they should."""
-    return _verify(name, directory, timeout, jobs)
+    from .exporter import expand_path
+
+    return _verify(name, expand_path(directory), timeout, jobs)
 
 
 def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None) -> Any:
@@ -119,43 +125,116 @@ def _handler_config(spec: HandlerSpec) -> Any:
     modifier = spec.concurrency_modifier
     fixed = getattr(modifier, "fixed_concurrency", None)  # %%rp_handler --concurrency N
     named = modifier is not None and fixed is None
+    fn = _defined_function(spec.fn)
     return HandlerConfig(
-        spec.name, getattr(spec.fn, "__name__", ""), source(spec.fn), str(spec.kind),
+        spec.name, getattr(fn, "__name__", ""), source(fn), str(spec.kind),
         spec.return_aggregate_stream, spec.refresh_worker,
         getattr(modifier, "__name__", None) if named else None, source(modifier) if named else None,
         fixed, spec.execution_timeout,
     )
 
 
+def _defined_function(fn: Any) -> Any:
+    """The function a handler's ``def`` made, under what decorated it: ``functools.wraps`` wrappers
+    (``__wrapped__``) and callable objects holding it, such as ``rp_debugger.FunctionTimer``."""
+    for _ in range(10):
+        if hasattr(fn, "__code__"):
+            return fn
+        inner = getattr(fn, "__wrapped__", None) or getattr(fn, "function", None) or getattr(fn, "func", None)
+        if inner is None or inner is fn:
+            return fn
+        fn = inner
+    return fn
+
+
 def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
-    import importlib.metadata
-    import time
+    import os
 
     from .exceptions import ExportError
-    from .exporter import VerifyReport, compare_jobs, run_worker, worker_env
-    from .server import HttpServer, WorkerFace
 
     runtime = get_runtime()
     runtime.handler(name)
+    if not os.path.isfile(os.path.join(directory, "handler.py")):
+        raise ExportError(f"{directory} has no handler.py: export it first (%rp_export {name} --out {directory})")
     jobs, skipped = _verifiable_jobs(runtime, name)
     if only is not None:
         wanted = {getattr(j, "id", j) for j in only}
         jobs = [j for j in jobs if j.id in wanted]
     if not jobs:
         raise ExportError(f"handler {name!r} has no finished job to verify against: run some first (%rp_run {name} ...)")
-    face = WorkerFace([_job_dict(j) for j in jobs], expect_progress={j.id: len(j.progress_history) for j in jobs})
+    expected = [_wire(j) for j in jobs]
+    return replay(name, directory, [_job_dict(j) for j in jobs], expected, timeout=timeout, skipped=skipped)
+
+
+def replay(name: str, directory: str, requests: list[dict[str, Any]], expected: list[Any], *,
+           timeout: float = 60.0, skipped: list[str] | None = None) -> Any:
+    """Run ``directory/handler.py`` in the clean room against ``requests`` (RunPod job dicts: ``id``,
+    ``input``, ...) and compare what it posts with ``expected`` (one ``exporter.JobWire`` per request,
+    same ids): the ``VerifyReport``, cold start included. :func:`verify` feeds it the notebook's jobs;
+    other sources of requests (recorded jobs kept as tests) plug in here."""
+    import importlib.metadata
+    import time
+
+    from .exporter import VerifyReport, compare_jobs
+    from .server import HttpServer, WorkerFace
+
+    runtime = get_runtime()
+    progress = {wire.id: len(wire.progress) for wire in expected}
+    face = WorkerFace(requests, expect_progress=progress)
     started = time.perf_counter()
     server = HttpServer(face.app, runtime).start()
     try:
-        run = run_worker(directory, worker_env(face.worker_urls(server.url)), face.settled,
-                         lambda: face.has_untaken, timeout)
+        run, events, room, env = _run_in_clean_room(directory, face, server.url, timeout)
     finally:
         server.stop()
-    checks = compare_jobs([_wire(j) for j in jobs], {j.id: _wire_of(face, j.id) for j in jobs})
+    checks = compare_jobs(expected, {wire.id: _wire_of(face, wire.id) for wire in expected})
     report = VerifyReport(name, directory, checks, time.perf_counter() - started, run.starts,
-                          importlib.metadata.version("runpod"), skipped=skipped)
+                          importlib.metadata.version("runpod"), skipped=list(skipped or []))
     report.log_tail = "" if report.ok else run.log_tail
+    _rehearsal(report, directory, face, run, events, room, env)
     return report
+
+
+def _run_in_clean_room(directory: str, face: Any, url: str, timeout: float) -> tuple[Any, list[Any], Any, Any]:
+    """``handler.py`` under the import guard (only what the image holds), its events read back."""
+    import json
+    import os
+    import tempfile
+
+    from .exporter import BOOT, clean_room, probe_environment, read_events, run_worker, worker_env
+
+    env = probe_environment()
+    room = clean_room(directory, env)
+    with tempfile.TemporaryDirectory(prefix="rp-jupyter-verify-") as scratch:
+        events, settings = os.path.join(scratch, "events.jsonl"), os.path.join(scratch, "settings.json")
+        with open(settings, "w", encoding="utf-8") as handle:
+            json.dump(room.settings(events), handle)
+        run = run_worker(directory, worker_env(face.worker_urls(url)), face.settled, lambda: face.has_untaken,
+                         timeout, script=(BOOT, settings))
+        return run, read_events(events), room, env
+
+
+def _rehearsal(report: Any, directory: str, face: Any, run: Any, events: list[Any], room: Any, env: Any) -> None:
+    """The clean room's findings (refused imports that failed the worker, and those its code caught) and
+    the first start's cold start, onto the report."""
+    import json
+    import os
+
+    from .exporter import blocked_imports, cold_start
+
+    with open(os.path.join(directory, "handler.py"), encoding="utf-8") as handle:
+        text = handle.read()
+    boots = [i for i, e in enumerate(events) if e.get("event") == "boot"]
+    first = events[: boots[1]] if len(boots) > 1 else events
+    takes = [r.at for r in face.records if r.kind.startswith("job-take") and r.body]
+    if run.spawned:
+        report.cold_start = cold_start(first, run.spawned[0], min(takes) if takes else None, text)
+    refused = blocked_imports(events, room, text, env)
+    errors = "\n".join([run.log_tail, *(str(e.get("error")) for e in events if e.get("event") == "failed"),
+                        *(json.dumps(r.body) for r in face.records if r.job_id)])
+    report.blocked = [b for b in refused if b.failed(errors)]
+    report.caught = [b for b in refused if not b.failed(errors)]
+    report.clean_room_notes = list(room.notes)
 
 
 def _verifiable_jobs(runtime: Runtime, name: str) -> tuple[list[Job], list[str]]:

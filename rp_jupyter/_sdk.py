@@ -5,12 +5,19 @@ worker (which would call ``asyncio.run`` and ``sys.exit`` in the kernel), and
 ``runpod.serverless.progress_update(job, value)`` updates the running job. ``runpod`` is patched
 when it is imported (an import hook, so ``%load_ext`` does not pay the SDK's ~1.4 s import), or at
 once if it already was. :meth:`SdkBridge.uninstall` restores every patched attribute.
+
+Two more things a deployed worker gets from the SDK are kept here: after every job the SDK clears
+``rp_debugger``'s checkpoints (:meth:`SdkBridge.after_job` does the same, so ``@FunctionTimer`` and
+``LineTimer`` work over many jobs), and ``import runpod`` (1.12) configures the root logger at INFO with
+a handler of its own, which would print every library's INFO lines in the notebook's cells: while
+the bridge is installed, that change is held back (and given back on uninstall).
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -20,6 +27,8 @@ __all__ = ["SdkBridge"]
 
 _TARGET = "runpod.serverless"
 _PROGRESS = "runpod.serverless.modules.rp_progress"
+_DEBUGGER = "runpod.serverless.utils.rp_debugger"
+_UPLOAD = "runpod.serverless.utils.rp_upload"
 
 
 class SdkBridge:
@@ -29,6 +38,7 @@ class SdkBridge:
         self._on_start, self._on_progress = on_start, on_progress
         self._saved: list[tuple[ModuleType, str, Any]] = []
         self._finder = _PatchOnImport(self)
+        self.logging = _RootLoggingGuard()
         self.installed = False
 
     def install(self) -> None:
@@ -37,6 +47,7 @@ class SdkBridge:
         self.installed = True
         if _TARGET in sys.modules:
             self._patch()
+            self.logging.hold_back_imported()
         else:
             sys.meta_path.insert(0, self._finder)
 
@@ -46,7 +57,16 @@ class SdkBridge:
         for module, attribute, original in reversed(self._saved):
             setattr(module, attribute, original)
         self._saved.clear()
+        self.logging.give_back()
         self.installed = False
+
+    @staticmethod
+    def after_job() -> None:
+        """What the SDK's worker does after each job (``rp_job.handle_job``): clear the debugger's checkpoints."""
+        debugger = sys.modules.get(_DEBUGGER)
+        clear = getattr(debugger, "clear_debugger_output", None)
+        if clear is not None:
+            clear()
 
     @property
     def patched(self) -> bool:
@@ -92,8 +112,50 @@ def _sdk_own(module: ModuleType, attribute: str, ours: Callable[..., Any]) -> Ca
     return function
 
 
+class _RootLoggingGuard:
+    """Holds back what importing the SDK does to the root logger (level and handlers) until given back."""
+
+    def __init__(self) -> None:
+        self._held: tuple[int, list[logging.Handler]] | None = None
+
+    def around_import(self, run: Callable[[], None]) -> None:
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
+        try:
+            run()
+        finally:
+            added = [handler for handler in root.handlers if handler not in handlers]
+            if (added or root.level != level) and self._held is None:
+                self._held = (root.level, added)
+                for handler in added:
+                    root.removeHandler(handler)
+                root.setLevel(level)
+
+    def hold_back_imported(self) -> None:
+        """The SDK was imported before rp_jupyter: hold back the handler its ``rp_upload`` added."""
+        fmt = getattr(sys.modules.get(_UPLOAD), "FMT", None)
+        root = logging.getLogger()
+        ours = [h for h in root.handlers if fmt and h.formatter is not None and h.formatter._fmt == fmt]
+        if ours and self._held is None:
+            self._held = (root.level, ours)
+            for handler in ours:
+                root.removeHandler(handler)
+            if root.level == logging.INFO:
+                root.setLevel(logging.WARNING)
+
+    def give_back(self) -> None:
+        if self._held is None:
+            return
+        level, handlers = self._held
+        self._held = None
+        root = logging.getLogger()
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches ``runpod.serverless`` right after it is first imported."""
+    """Patches ``runpod.serverless`` right after it is first imported (``runpod`` itself: the logging guard)."""
 
     def __init__(self, bridge: SdkBridge) -> None:
         self._bridge = bridge
@@ -101,23 +163,24 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != _TARGET:
+        if fullname not in (_TARGET, "runpod"):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _PatchingLoader(spec.loader, self._bridge)
+        spec.loader = _PatchingLoader(spec.loader, self._bridge, patch=fullname == _TARGET)
         return spec
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader: Any, bridge: SdkBridge) -> None:
-        self._loader, self._bridge = loader, bridge
+    def __init__(self, loader: Any, bridge: SdkBridge, patch: bool) -> None:
+        self._loader, self._bridge, self._patch = loader, bridge, patch
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         module: ModuleType | None = self._loader.create_module(spec)
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        self._bridge._patch()
+        self._bridge.logging.around_import(lambda: self._loader.exec_module(module))
+        if self._patch:
+            self._bridge._patch()

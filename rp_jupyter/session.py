@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 from ._exporting import check_export, export, set_cell_source, verify
 from ._sdk import SdkBridge
 from .exceptions import RegistrationError
-from .runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, Job, Runtime
+from .runtime import DEFAULT_EXECUTION_TIMEOUT, DEFAULT_STALL_THRESHOLD, HandlerSpec, Job, Runtime
 
 __all__ = [
     "capture_starts",
     "check_export",
+    "configure",
+    "current_runtime",
     "export",
     "get_runtime",
     "handler",
@@ -40,6 +42,7 @@ _lock = threading.Lock()
 _runtime: Runtime | None = None
 _captures: list[list[dict[str, Any]]] = []
 _CONFIG_KEYS = {"handler", "return_aggregate_stream", "concurrency_modifier", "refresh_worker", "rp_args"}
+_settings: dict[str, Any] = {"stall_threshold": DEFAULT_STALL_THRESHOLD, "namer": None}
 
 
 def _on_start(config: Any) -> None:
@@ -69,9 +72,33 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None or not _runtime.accepting:
-            _runtime = Runtime()
+            _runtime = Runtime(stall_threshold=_settings["stall_threshold"], after_job=_bridge.after_job)
+            if _settings["namer"] is not None:
+                _runtime.name_locations(_settings["namer"])
         _bridge.install()
         return _runtime
+
+
+def configure(*, stall_threshold: float | None = None, namer: Callable[[str, int], str] | None = None) -> None:
+    """Settings of the process's runtime, now and for a runtime started later: the watchdog's
+    ``stall_threshold`` (s), and ``namer(filename, lineno)`` naming code places in warnings (cells)."""
+    with _lock:
+        if stall_threshold is not None:
+            if isinstance(stall_threshold, bool) or not isinstance(stall_threshold, (int, float)) \
+                    or not 0 < stall_threshold < float("inf"):
+                raise RegistrationError(f"the stall threshold is a positive number of seconds, got {stall_threshold!r}")
+            _settings["stall_threshold"] = float(stall_threshold)
+            if _runtime is not None:
+                _runtime.stall_threshold = float(stall_threshold)
+        if namer is not None:
+            _settings["namer"] = namer
+            if _runtime is not None:
+                _runtime.name_locations(namer)
+
+
+def current_runtime() -> Runtime | None:
+    """The process's runtime if one was started (None: nothing ran yet); starts nothing."""
+    return _runtime
 
 
 def install_bridge() -> None:
@@ -117,12 +144,16 @@ def register(
 
 
 def register_config(config: dict[str, Any], name: str | None = None, **overrides: Any) -> HandlerSpec:
-    """Register from a ``runpod.serverless.start`` config; ``overrides`` win over its keys."""
-    unknown = sorted(set(config) - _CONFIG_KEYS)
+    """Register from a ``runpod.serverless.start`` config; ``overrides`` win over its keys.
+
+    Keys the SDK does not read are ignored, as the SDK ignores them, with a warning naming them.
+    """
+    unknown = sorted(map(str, set(config) - _CONFIG_KEYS))
     if unknown:
-        raise RegistrationError(
-            f"unknown runpod.serverless.start config key(s): {', '.join(map(repr, unknown))} "
-            f"(known: {', '.join(sorted(_CONFIG_KEYS - {'rp_args'}))})"
+        print(
+            f"rp_jupyter: warning: ignoring runpod.serverless.start config key(s) {', '.join(map(repr, unknown))}: "
+            f"the SDK does not read them (it reads {', '.join(sorted(_CONFIG_KEYS - {'rp_args'}))})",
+            file=sys.stderr,
         )
     options: dict[str, Any] = {
         "return_aggregate_stream": bool(config.get("return_aggregate_stream", False)),

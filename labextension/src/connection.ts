@@ -29,6 +29,8 @@ export interface IReply {
   pending?: boolean;
   /** The command's id, for a retry. */
   id?: string;
+  /** export: the worker folder, absolute, as the kernel wrote it */
+  directory?: string;
 }
 
 interface IPending {
@@ -192,7 +194,8 @@ export class KernelLink implements IDisposable {
         if (pending) {
           window.clearTimeout(pending.timer);
           this._pending.delete(String(data.id));
-          pending.resolve({ ok: Boolean(data.ok), text: String(data.text ?? ''), id: String(data.id) });
+          const directory = typeof data.directory === 'string' ? data.directory : undefined;
+          pending.resolve({ ok: Boolean(data.ok), text: String(data.text ?? ''), id: String(data.id), directory });
         }
         return;
       }

@@ -1,8 +1,11 @@
 /** Dialogs: pick a template, export a handler (output directory, base image), show a result. */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { Widget } from '@lumino/widgets';
 
+import { IReply } from './connection';
 import { h } from './dom';
+import { browserPath } from './exportlink';
 import { TEMPLATES } from './templates';
 
 export async function pickTemplate(defaultId: string): Promise<string | null> {
@@ -59,8 +62,32 @@ export async function askExport(
 }
 
 export async function showResult(title: string, ok: boolean, text: string): Promise<void> {
+  await showExportResult(title, { ok, text }, () => undefined);
+}
+
+/**
+ * The export's result: the kernel's text, and the worker folder as a link that opens it in
+ * JupyterLab's file browser (`open` gets its path relative to the server root).
+ */
+export async function showExportResult(title: string, reply: IReply, open: (path: string) => void): Promise<void> {
   const body = new Widget();
   body.addClass('rp-result');
-  body.node.append(h('pre', { 'data-ok': ok ? 'true' : 'false' }, text || (ok ? 'done' : 'failed')));
-  await showDialog({ title: ok ? title : `${title}: failed`, body, buttons: [Dialog.okButton()] });
+  body.node.append(h('pre', { 'data-ok': reply.ok ? 'true' : 'false' }, reply.text || (reply.ok ? 'done' : 'failed')));
+  const dialog = new Dialog({ title: reply.ok ? title : `${title}: failed`, body, buttons: [Dialog.okButton()] });
+  if (reply.ok && reply.directory) {
+    const path = browserPath(reply.directory, PageConfig.getOption('serverRoot'));
+    if (path === null) {
+      body.node.append(h('p', { class: 'rp-export-folder' }, `${reply.directory} is outside the Jupyter server's root: the file browser cannot show it.`));
+    } else {
+      const link = h('a', { class: 'rp-export-folder', href: '#', 'data-path': path, title: reply.directory },
+        `Open ${path || 'the root folder'} in the file browser`);
+      link.addEventListener('click', event => {
+        event.preventDefault();
+        open(path);
+        dialog.resolve(0);
+      });
+      body.node.append(h('p', {}, link));
+    }
+  }
+  await dialog.launch();
 }

@@ -11,7 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 
 import { IReply, RunPodModel } from './connection';
-import { askExport, pickTemplate, showResult } from './dialogs';
+import { askExport, pickTemplate, showExportResult } from './dialogs';
 import { exportPath } from './model';
 import { watchReopened } from './reopen';
 import { RunPodSidebar } from './sidebar';
@@ -199,7 +199,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await runCommand(label, 'export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null },
           async reply => {
             sidebar.showCommand({ label, state: reply.ok ? 'ok' : 'failed', text: reply.ok ? `written to ${choice.out}` : reply.text });
-            await showResult(label, reply.ok, reply.text);
+            await showExportResult(label, reply, path =>
+              void commands.execute('filebrowser:go-to-path', { path: `/${path}` })
+            );
           });
       }
     });

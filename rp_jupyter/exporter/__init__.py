@@ -5,18 +5,30 @@ to ``{path: text}``, one writer, a drift check, and the job-by-job comparison of
 Imports nothing from rp_jupyter but its exceptions, and never IPython.
 
 - ``_cells``: cells → statements with the names they define and use; ``_slice``: what the handler needs;
-- ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline, writer, drift;
-- ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report.
+- ``_handler``, ``_requirements``, ``_docker``: the files; ``_export``: the pipeline and drift;
+- ``_writer``: the one writer, which never destroys a file (a manifest of what export wrote);
+- ``_process``: the exported worker in a fresh process; ``_verify``: the comparison and its report;
+- ``_cleanroom``: what the image holds, for ``_boot`` (the worker's import guard and statement clock);
+  ``_coldstart``: the cold-start rehearsal from ``_boot``'s events.
 """
 
 from ._cells import Cell
+from ._cleanroom import BOOT, Blocked, CleanRoom, blocked_imports, clean_room, read_events
+from ._coldstart import ColdStart, ColdStep, cold_start
 from ._export import Drift, Export, build_export, drift, write_export
 from ._model import Environment, HandlerConfig, probe_environment
 from ._process import WorkerRun, run_worker, worker_env
 from ._verify import JobCheck, JobWire, VerifyReport, compare_jobs
+from ._writer import MANIFEST, Written, expand_path
 
 __all__ = [
+    "BOOT",
+    "Blocked",
     "Cell",
+    "CleanRoom",
+    "ColdStart",
+    "ColdStep",
+    "MANIFEST",
     "Drift",
     "Environment",
     "Export",
@@ -25,10 +37,16 @@ __all__ = [
     "JobWire",
     "VerifyReport",
     "WorkerRun",
+    "Written",
+    "blocked_imports",
     "build_export",
+    "clean_room",
+    "cold_start",
     "compare_jobs",
     "drift",
+    "expand_path",
     "probe_environment",
+    "read_events",
     "run_worker",
     "worker_env",
     "write_export",

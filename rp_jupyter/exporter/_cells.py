@@ -43,6 +43,14 @@ class Statement:
     problem: str | None = None
     method_on: str | None = None
     calls: str | None = None
+    store: str | None = None
+    """``a[0]`` for ``a[0] = 1`` (a constant key or an attribute, a value that calls nothing and does not
+    read ``a``): a later store to the same place makes this one dead."""
+    process_setup: bool = False
+    """Changes ``os.environ`` or ``sys.path``: what follows it (imports above all) may depend on it."""
+    imports: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """For an import: each name it binds → what it binds it to (two imports binding a name to the same
+    thing are interchangeable: ``import json`` in a later cell does not replace the handler's own)."""
 
     @property
     def is_definition(self) -> bool:
@@ -106,7 +114,51 @@ def _statement(
     _module_names(table, statement)
     _scopes(table, statement, later=False)
     _mutation(node, statement)
+    statement.imports = import_bindings(node)
+    statement.process_setup = _process_setup(node)
+    statement.store = _store(node)
     return statement
+
+
+def _store(node: ast.stmt) -> str | None:
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+        return None
+    target = node.targets[0]
+    if not ((isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant))
+            or isinstance(target, ast.Attribute)):
+        return None
+    base = target.value
+    if not isinstance(base, ast.Name) or any(
+            isinstance(n, ast.Call) or (isinstance(n, ast.Name) and n.id == base.id) for n in ast.walk(node.value)):
+        return None
+    return ast.unparse(target)
+
+
+_SETUP_TARGETS = {"os.environ", "environ", "sys.path"}
+
+
+def _process_setup(node: ast.stmt) -> bool:
+    """``os.environ["HF_HOME"] = ...``, ``os.environ.update(...)``, ``os.putenv``, ``sys.path.insert(...)``."""
+    targets: list[ast.expr] = []
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        targets = [t.value for t in targets if isinstance(t, ast.Subscript)]
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+        targets = [node.value.func.value]
+        if ast.unparse(node.value.func) in ("os.putenv", "os.unsetenv"):
+            return True
+    return any(ast.unparse(t) in _SETUP_TARGETS for t in targets)
+
+
+def import_bindings(node: ast.stmt) -> dict[str, tuple[str, ...]]:
+    """``import a.b as c`` → ``{"c": ("import", "a.b")}``; ``from .m import x`` → ``{"x": ("from", ".m", "x")}``."""
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name.split(".")[0]): ("import as" if a.asname else "import", a.name)
+                for a in node.names}
+    if isinstance(node, ast.ImportFrom):
+        module = "." * node.level + (node.module or "")
+        return {(a.asname or a.name): ("from", module, a.name) for a in node.names if a.name != "*"}
+    return {}
 
 
 def _text(node: ast.stmt, lines: list[str], ours: set[str], own_display: bool = False) -> tuple[int, int, str]:

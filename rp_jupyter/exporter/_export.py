@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from typing import Any
 
@@ -13,6 +12,7 @@ from ._docker import choose_base_image, dockerfile, dockerignore, readme, test_i
 from ._handler import render_handler, select_statements
 from ._model import Environment, HandlerConfig
 from ._requirements import imported_modules, pip_installs, requirements
+from ._writer import Written, diff_text, read_manifest, sha256, write_files
 
 __all__ = ["Drift", "Export", "build_export", "drift", "write_export"]
 
@@ -27,11 +27,14 @@ class Export:
     notes: list[str]
     directory: str | None = None
     report: Any = None  # the VerifyReport when verified
+    version: str = ""  # the rp_jupyter that made it (recorded in the folder's manifest)
+    written: Written | None = None  # what writing it did, file by file
 
     def __repr__(self) -> str:
         where = f" to {self.directory}" if self.directory else ""
         lines = [f"exported handler {self.name!r}{where}: {', '.join(sorted(self.files))}",
                  f"from cells {', '.join(self.cells)}"]
+        lines += self.written.lines() if self.written is not None else []
         lines += [f"note: {note}" for note in self.notes]
         if self.report is not None:
             lines.append(repr(self.report))
@@ -39,6 +42,15 @@ class Export:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+    def _repr_html_(self) -> str | None:
+        """With a verification: its report, the cold start as a table with bars; else the text."""
+        if self.report is None:
+            return None
+        import html
+
+        head = repr(self).split(repr(self.report))[0].rstrip()
+        return f"<pre>{html.escape(head)}</pre>{self.report._repr_html_()}"
 
 
 def build_export(
@@ -70,7 +82,7 @@ def build_export(
     notes = [f"module {m!r} is not from an installed distribution: copy it next to handler.py" for m in reqs.unknown_modules]
     if request is None:
         notes.append("no successful job of this handler yet: test_input.json holds an empty input")
-    return Export(config.name, files, labels, notes)
+    return Export(config.name, files, labels, notes, version=env.rp_jupyter)
 
 
 def _header(config: HandlerConfig, env: Environment, source: str, labels: list[str] | None) -> list[str]:
@@ -82,26 +94,24 @@ def _header(config: HandlerConfig, env: Environment, source: str, labels: list[s
     ]
 
 
-def write_export(export: Export, directory: str) -> Export:
-    """Write the files (and only them) under ``directory``, byte for byte; a directory that cannot be
-    written is one :class:`ExportError` line."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-        for path, text in sorted(export.files.items()):
-            with open(os.path.join(directory, path), "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-    except OSError as exc:
-        raise ExportError(f"cannot write the worker to {directory!r}: {exc.strerror or exc}") from None
+def write_export(export: Export, directory: str, force: bool = False) -> Export:
+    """Write the files under ``directory`` without destroying anything: files export did not write
+    stop it (``force`` replaces them, keeping a ``.bak``), generated files edited by hand are kept and
+    shown as a diff (``force``: replaced, with a ``.bak``). ``export.written`` says what happened."""
+    export.written = write_files(export.files, directory, export.name, export.version, force)
     export.directory = directory
     return export
 
 
 @dataclasses.dataclass
 class Drift:
-    """How ``directory`` differs from what export would write now (extra files are ignored)."""
+    """How ``directory`` differs from what export would write now (files of the user's own are ignored).
+    ``reasons``: per changed file, ``missing``, ``edited by hand`` (since the last export), ``out of
+    date`` (the notebook changed) or ``not written by export``."""
 
     directory: str
     changed: dict[str, str]  # path -> short unified diff ("" for a missing file)
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -111,7 +121,7 @@ class Drift:
         if self.ok:
             return f"{self.directory}: up to date with the notebook"
         lines = [f"{self.directory}: {len(self.changed)} file(s) differ from what export writes now: "
-                 + ", ".join(sorted(self.changed))]
+                 + ", ".join(f"{path} ({self.reasons.get(path, 'changed')})" for path in sorted(self.changed))]
         lines += [diff or f"{path}: missing" for path, diff in sorted(self.changed.items())]
         return "\n".join(lines)
 
@@ -120,16 +130,22 @@ class Drift:
 
 
 def drift(export: Export, directory: str, max_lines: int = 40) -> Drift:
+    if not os.path.isdir(directory):
+        what = "is a file, not a folder" if os.path.exists(directory) else "does not exist"
+        raise ExportError(f"{directory} {what}: nothing to check (export it first: %rp_export {export.name} "
+                          f"--out {directory})")
+    recorded = read_manifest(directory).get("files", {})
     changed: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for path, text in sorted(export.files.items()):
         full = os.path.join(directory, path)
-        if not os.path.exists(full):
-            changed[path] = ""
+        if not os.path.isfile(full):
+            changed[path], reasons[path] = "", "missing"
             continue
-        with open(full, encoding="utf-8", newline="") as handle:
+        with open(full, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             current = handle.read()
         if current != text:
-            diff = difflib.unified_diff(current.splitlines(), text.splitlines(), f"{path} (on disk)", f"{path} (export now)", lineterm="")
-            lines = list(diff)
-            changed[path] = "\n".join(lines[:max_lines] + (["..."] if len(lines) > max_lines else []))
-    return Drift(directory, changed)
+            changed[path] = diff_text(current, text, path, "on disk", "export now", max_lines)
+            reasons[path] = ("not written by export" if path not in recorded
+                             else "out of date" if recorded[path] == sha256(current) else "edited by hand")
+    return Drift(directory, changed, reasons)

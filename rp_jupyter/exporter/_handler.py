@@ -6,7 +6,7 @@ import ast
 
 from ..exceptions import ExportError
 from ._cells import Statement
-from ._model import HandlerConfig
+from ._model import HandlerConfig, module_exports
 from ._slice import Slicer
 
 __all__ = ["find_function", "render_handler", "select_statements"]
@@ -49,9 +49,11 @@ def select_statements(statements: list[Statement], config: HandlerConfig) -> tup
         roots.append(find_function(
             statements, config.concurrency_modifier, config.concurrency_modifier_source, "concurrency_modifier"
         ))
-    slicer = Slicer(statements)
-    chosen = slicer.select(roots, {"runpod"})
-    return chosen, slicer.latest_definition("runpod") is None
+    # the start call's `import runpod`: the handler cell's own, else added by export (never another cell's)
+    own = [s for s in statements if s.cell == roots[0].cell and s.imports.get("runpod") == ("import", "runpod")]
+    slicer = Slicer(statements, module_exports)
+    chosen = slicer.select(roots + own[-1:], set())
+    return chosen, not any("runpod" in s.defines for s in chosen)
 
 
 def render_handler(

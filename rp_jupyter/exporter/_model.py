@@ -5,13 +5,16 @@ The session builds these from the runtime and the kernel; the exporter never see
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.metadata
+import importlib.util
+import os
 import re
 import sys
 from collections.abc import Mapping
 
-__all__ = ["Environment", "HandlerConfig", "canonical", "probe_environment"]
+__all__ = ["Environment", "HandlerConfig", "canonical", "module_exports", "probe_environment"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +41,15 @@ class HandlerConfig:
 @dataclasses.dataclass(frozen=True)
 class Environment:
     """What the kernel runs: Python, installed distributions, CUDA build. ``versions`` is keyed by
-    canonical distribution name and holds ``(name as published, version)``."""
+    canonical distribution name and holds ``(name as published, version)``; ``requires`` holds each
+    distribution's ``Requires-Dist`` lines (the clean room follows them)."""
 
     python: str
     rp_jupyter: str
     modules: Mapping[str, tuple[str, ...]]
     versions: Mapping[str, tuple[str, str]]
     cuda: str | None = None
+    requires: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def version(self, distribution: str) -> str | None:
         found = self.versions.get(canonical(distribution))
@@ -56,16 +61,32 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_PROBED: list[tuple[tuple[tuple[str, int], ...], Environment]] = []
+
+
 def probe_environment() -> Environment:
-    """The kernel's own environment (importlib.metadata only: nothing is imported)."""
+    """The kernel's own environment (importlib.metadata only: nothing is imported). Remembered while
+    no folder on ``sys.path`` changes (installing or removing a distribution changes its folder)."""
+    key = tuple((path, os.stat(path).st_mtime_ns) for path in sys.path if path and os.path.isdir(path))
+    if _PROBED and _PROBED[0][0] == key:
+        return _PROBED[0][1]
+    env = _probe()
+    _PROBED[:] = [(key, env)]
+    return env
+
+
+def _probe() -> Environment:
     versions: dict[str, tuple[str, str]] = {}
+    requires: dict[str, tuple[str, ...]] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
-        if name:
-            versions.setdefault(canonical(name), (name, dist.version))
+        if name and canonical(name) not in versions:
+            versions[canonical(name)] = (name, dist.version)
+            requires[canonical(name)] = tuple(dist.requires or ())
     modules = {module: tuple(sorted(set(dists))) for module, dists in importlib.metadata.packages_distributions().items()}
     own = versions.get("rp-jupyter", ("rp-jupyter", "unknown"))[1]
-    return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions))
+    return Environment(f"{sys.version_info.major}.{sys.version_info.minor}", own, modules, versions, _cuda(versions),
+                       requires)
 
 
 def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:
@@ -79,3 +100,46 @@ def _cuda(versions: Mapping[str, tuple[str, str]]) -> str | None:
         if re.fullmatch(r"nvidia-cuda-runtime(-cu\d+)?", key):
             return ".".join(version.split(".")[:2])
     return None
+
+
+def module_exports(module: str) -> frozenset[str] | None:
+    """The names ``from module import *`` binds: its ``__all__``, else its public names. Read from the
+    module the kernel imported, else from its source without importing it; None when neither works."""
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        names = getattr(loaded, "__all__", None)
+        if names is None:
+            names = [n for n in vars(loaded) if not n.startswith("_")]
+        return frozenset(str(n) for n in names)
+    try:
+        spec = importlib.util.find_spec(module) if "." not in module else None
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:
+            return _static_exports(ast.parse(handle.read()))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _static_exports(tree: ast.Module) -> frozenset[str] | None:
+    """A literal ``__all__``, else the public top-level bindings; None when ``__all__`` is computed."""
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            try:
+                return frozenset(ast.literal_eval(node.value))  # type: ignore[attr-defined]
+            except ValueError:
+                return None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return None
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return frozenset(n for n in names if not n.startswith("_"))

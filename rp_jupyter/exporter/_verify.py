@@ -51,10 +51,20 @@ class VerifyReport:
     runpod_version: str = ""
     log_tail: str = ""
     skipped: list[str] = dataclasses.field(default_factory=list)
+    blocked: list[Any] = dataclasses.field(default_factory=list)  # clean room: imports the image lacks, that failed it
+    caught: list[Any] = dataclasses.field(default_factory=list)  # ... refused, and caught by the code (optional)
+    clean_room_notes: list[str] = dataclasses.field(default_factory=list)  # Dockerfile / requirements problems
+    cold_start: Any = None  # the ColdStart rehearsal of the first start
 
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def problems(self) -> list[str]:
+        """What the image would get wrong, first: imports it lacks that made the worker fail, then the
+        folder's own problems (a COPY of a file .dockerignore leaves out, ...)."""
+        return [b.message for b in self.blocked] + list(self.clean_room_notes)
 
     @property
     def first_divergence(self) -> JobCheck | None:
@@ -64,6 +74,10 @@ class VerifyReport:
         head = (f"verify {self.handler!r} ({self.directory}): {len(self.checks)} job(s) under the real runpod "
                 f"{self.runpod_version} worker, {self.worker_starts} start(s), {self.seconds:.1f} s")
         lines = [head + (": all match the notebook" if self.ok else "")]
+        lines += [f"clean room: {problem}" for problem in self.problems]
+        if self.caught and not self.ok:  # context for a failure; optional imports are noise otherwise
+            lines.append("clean room: optional imports the image lacks, caught by the code (as they would be there): "
+                         + ", ".join(b.where for b in self.caught))
         lines += [f"skipped {item}" for item in self.skipped]
         first = self.first_divergence
         if first is not None:
@@ -72,10 +86,22 @@ class VerifyReport:
             lines.append(first.diff)
             if self.log_tail:
                 lines += ["worker log (tail):", self.log_tail]
+        if self.cold_start is not None:
+            lines.append(repr(self.cold_start))
         return "\n".join(line for line in lines if line)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        """The report as text, with the cold start as a table with bars (static: saved notebooks keep it)."""
+        import html
+
+        text = repr(self)
+        if self.cold_start is not None:
+            text = text.replace(repr(self.cold_start), "").rstrip()
+        cold = self.cold_start._repr_html_() if self.cold_start is not None else ""
+        return f"<pre>{html.escape(text)}</pre>{cold}"
 
 
 def compare_jobs(notebook: Iterable[JobWire], worker: dict[str, JobWire]) -> list[JobCheck]:

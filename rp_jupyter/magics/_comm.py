@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from .. import session
+from ..exporter import expand_path
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
 from ..widgets._clock import CLOCK
 from ..widgets._jobs_table import group_of, lab_runs
@@ -233,11 +234,13 @@ class Hub:
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             return {"ok": False, "text": f"unknown command {command!r}"}
+        extra: dict[str, Any] = {}
         try:
-            ok, text = handler(data)
+            ok, text, *more = handler(data)
+            extra = more[0] if more else {}
         except Exception as exc:  # the lab shows it; the kernel goes on
             ok, text = False, f"{type(exc).__name__}: {exc}"
-        return {"ok": ok, "text": text}
+        return {"ok": ok, "text": text, **extra}
 
     def _cmd_run(self, data: dict[str, Any]) -> tuple[bool, str]:
         name = str(data["handler"])
@@ -252,11 +255,13 @@ class Hub:
         job.cancel()
         return True, f"job {job.id}: {job.status.value}"
 
-    def _cmd_export(self, data: dict[str, Any]) -> tuple[bool, str]:
+    def _cmd_export(self, data: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+        """``%rp_export``; the reply also gives the folder, absolute (the dialog links it in the file browser)."""
         line = shlex.join([str(data["handler"]), "--out", str(data["out"])])
         if data.get("base_image"):
             line += " " + shlex.join(["--base-image", str(data["base_image"])])
-        return self._magic("rp_export", line)
+        ok, text = self._magic("rp_export", line)
+        return ok, text, ({"directory": os.path.abspath(expand_path(str(data["out"])))} if ok else {})
 
     def _cmd_serve(self, data: dict[str, Any]) -> tuple[bool, str]:
         return self._magic("rp_serve", f"--port {int(data.get('port', 8000))}")

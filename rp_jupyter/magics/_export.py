@@ -1,4 +1,4 @@
-"""``%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--check DIR]`` and the kernel's cells.
+"""``%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--check DIR]`` and the kernel's cells.
 
 The executed cells come from the kernel's history, turned into plain Python here (the exporter
 never sees IPython): a ``%%rp_handler`` (or ``%%time``-like) cell contributes its body, other cell
@@ -67,15 +67,18 @@ class ExportMagics(Magics):
     @argument("--out", metavar="DIR", help="where to write the worker (default: NAME-worker)")
     @argument("--base-image", metavar="IMAGE", help="a pinned base image instead of the detected one")
     @argument("--verify", action="store_true", help="run the export under the real runpod SDK and compare")
+    @argument("--force", action="store_true",
+              help="replace files export did not write, or edited by hand (each kept as NAME.bak)")
     @argument("--check", metavar="DIR", help="report how DIR differs from what export would write now")
     @line_magic
     def rp_export(self, line: str) -> Any:
-        """%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--check DIR]"""
+        """%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--check DIR]"""
         args = parse_flags(self.rp_export, line)
         try:
             if args.check:
                 return _check(args.name, args.check, args.base_image)
-            return session.export(args.name, args.out, base_image=args.base_image, verify=args.verify)
+            return session.export(args.name, args.out, base_image=args.base_image, verify=args.verify,
+                                  force=args.force)
         except UsageProblem as exc:
             raise UsageError(str(exc)) from None
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,11 +14,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Float
+from traitlets import Float, observe
 
 from .. import session
 from ..exceptions import UsageProblem
-from ..runtime import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec
+from ..runtime import DEFAULT_EXECUTION_TIMEOUT, DEFAULT_STALL_THRESHOLD, HandlerSpec
 from ..widgets import JobsPanel, RunForm
 from . import _comm
 from ._args import parse_flags
@@ -27,6 +29,7 @@ from ._request import load_json, parse_run_line, read_request_file
 from ._serve import ServeMagics
 from ._serve import unload as unload_serve
 from ._show import has_widgets, install_display, uninstall_display
+from ._worker_cell import run_as_worker_module
 
 __all__ = ["RunPodMagics", "load", "unload"]
 
@@ -62,6 +65,17 @@ class RunPodMagics(Magics):
         config=True,
         help="Default execution timeout of handlers in seconds (RunPod's default: 600); 0 = none.",
     )
+    watchdog_threshold = Float(
+        DEFAULT_STALL_THRESHOLD,
+        config=True,
+        help="Seconds a handler may block its event loop (or ignore a cancel or timeout) before its job's "
+        "warnings say where it is stuck, and a stopped call is abandoned.",
+    )
+
+    @observe("watchdog_threshold")
+    def _threshold_changed(self, change: dict[str, Any]) -> None:
+        with _usage_errors():
+            session.configure(stall_threshold=change["new"])
 
     @magic_arguments()
     @argument("name", nargs="?", help="endpoint name for the handler (default: the function's name)")
@@ -82,8 +96,8 @@ class RunPodMagics(Magics):
         args = parse_flags(self.rp_handler, line)
         if args.concurrency is not None and args.concurrency < 1:
             raise UsageError(f"--concurrency takes a whole number >= 1, got {args.concurrency}")
-        if args.timeout is not None and args.timeout < 0:
-            raise UsageError(f"--timeout takes seconds >= 0, got {args.timeout}")
+        if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout >= 0):
+            raise UsageError(f"--timeout takes a finite number of seconds >= 0 (0 = none), got {args.timeout}")
         config = self._run_handler_cell(cell)
         overrides: dict[str, Any] = {"execution_timeout": self.execution_timeout}
         if args.aggregate:
@@ -111,9 +125,9 @@ class RunPodMagics(Magics):
         assert shell is not None, "magics are registered with a shell"
         before = shell.user_ns.get("handler", _MISSING)
         with session.capture_starts() as configs:
-            result = shell.run_cell(cell, store_history=False)
-        if not result.success:
-            raise UsageError("the handler cell raised (see above); no handler was registered")
+            outcome = run_as_worker_module(shell, cell)
+        if outcome is not None:
+            raise UsageError(outcome)
         if configs:
             return configs[-1]
         found = shell.user_ns.get("handler", _MISSING)
@@ -152,7 +166,10 @@ class RunPodMagics(Magics):
                 return _run_remote(args)
             if args.sync:
                 wait = args.wait if args.wait is not None else self.sync_wait
-                return session.run_sync(args.name, args.request, wait=wait)
+                try:
+                    return session.run_sync(args.name, args.request, wait=wait)
+                except KeyboardInterrupt as exc:  # the job is cancelled: the runtime's frames are noise
+                    raise exc.with_traceback(None) from None
             return session.run(args.name, args.request)
 
     @line_magic
@@ -216,16 +233,33 @@ def load(ipython: Any) -> None:
         ipython.register_magics(magics)
     install_display(ipython)
     session.install_bridge()
+    session.configure(namer=_cell_namer(ipython))
     _comm.register(ipython)  # the JupyterLab extension's comm target (labextension/)
     if not _loaded:
         atexit.register(session.shutdown)
     _loaded.append(ipython)
 
 
+def _cell_namer(ipython: Any) -> Callable[[str, int], str]:
+    """Names code in warnings as IPython's tracebacks do: ``In[5], line 7`` for a cell's code."""
+
+    def name(filename: str, lineno: int) -> str:
+        number = getattr(getattr(ipython, "compile", None), "_filename_map", {}).get(filename)
+        return f"In[{number}], line {lineno}" if number is not None else f"{filename}, line {lineno}"
+
+    return name
+
+
 def unload(ipython: Any) -> None:
     _comm.unregister(ipython)
     uninstall_display(ipython)
-    session.shutdown()
+    runtime = session.current_runtime()
+    cancelled = session.shutdown()
+    if cancelled:
+        print(f"rp_jupyter: cancelled {len(cancelled)} running job(s) while unloading: "
+              + ", ".join(f"{job.id} ({job.handler})" for job in cancelled), file=sys.stderr)
+    for call in runtime.abandoned if runtime is not None else []:
+        print(f"rp_jupyter: unloaded, leaving an {call.describe()}", file=sys.stderr)
     atexit.unregister(session.shutdown)
     _loaded.clear()
     unload_export()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shlex
 from typing import Any
@@ -34,6 +35,10 @@ def load_json(text: str, where: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where} is not valid JSON: {json_problem(text, exc)}") from None
+    except ValueError as exc:  # an int over Python's digit limit
+        raise UsageError(f"{where} cannot be read: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{where} is nested too deeply to be read") from None
 
 
 def parse_run_line(line: str) -> RunArgs:
@@ -58,9 +63,9 @@ def _flags_and_json(rest: str, args: RunArgs) -> list[str]:
     before = rest[:start]
     try:
         args.request, end = json.JSONDecoder().raw_decode(rest, start)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         load_json(rest[start:], "the request")  # raises with the position
-        raise UsageError(f"the request is not valid JSON: {exc.msg}") from None
+        raise UsageError(f"the request is not valid JSON: {exc}") from None
     return _split(before) + _split(rest[end:])
 
 
@@ -99,8 +104,8 @@ def _set_value(args: RunArgs, flag: str, value: str) -> None:
         args.wait = float(value)
     except ValueError:
         raise UsageError(f"--wait takes seconds, got {value!r}") from None
-    if args.wait <= 0:
-        raise UsageError(f"--wait takes a positive number of seconds, got {value!r}")
+    if not (math.isfinite(args.wait) and args.wait > 0):
+        raise UsageError(f"--wait takes a positive, finite number of seconds, got {value!r}")
 
 
 def read_request_file(path: str) -> Any:
@@ -110,4 +115,9 @@ def read_request_file(path: str) -> Any:
             text = handle.read()
     except OSError as exc:
         raise UsageError(f"cannot read the request file {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the request file {path!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+            f"{exc.start}): RunPod's requests are JSON in UTF-8"
+        ) from None
     return load_json(text, f"the request file {path!r}")

@@ -1,21 +1,28 @@
 """The embedded RunPod worker (standard library only): jobs, states, events, result shaping."""
 
 from ._job import Job, JobEvent
+from ._logs import LogLine, current_job
 from ._runtime import Runtime
+from ._scheduler import AbandonedCall
 from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
 from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, json_problem
 from ._status import JobStatus
+from ._watchdog import DEFAULT_STALL_THRESHOLD
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
+    "DEFAULT_STALL_THRESHOLD",
     "RUNSYNC_LIMIT_BYTES",
     "RUN_LIMIT_BYTES",
+    "AbandonedCall",
     "HandlerKind",
     "HandlerSpec",
     "Job",
     "JobEvent",
     "JobStatus",
+    "LogLine",
     "Runtime",
     "classify",
+    "current_job",
     "json_problem",
 ]

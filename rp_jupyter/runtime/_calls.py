@@ -127,12 +127,12 @@ class SyncDrain:
         turn (False)."""
         job = self._job
         try:
-            if job.done:  # cancelled or timed out between turns: post nothing
+            if job._ended:  # cancelled or timed out between turns: post nothing
                 return self._end(None)
             if self._generator is None:
                 self._generator = self._spec.fn(job.job)
             for value in self._generator:
-                if job.done:  # cancelled or timed out: stop between yields, post nothing
+                if job._ended:  # cancelled or timed out: stop between yields, post nothing
                     return self._end(None)
                 stop = self._stream.take(value)
                 if stop is not None:
@@ -159,8 +159,8 @@ class SyncDrain:
             close()
 
 
-async def drain_async(spec: HandlerSpec, job: Job) -> dict[str, Any]:
-    stream = _Stream(spec, job, lambda value: job._add_chunks([value]))
+async def drain_async(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) -> dict[str, Any]:
+    stream = _Stream(spec, job, sink)
     generator = spec.fn(job.job)
     try:
         async for value in generator:

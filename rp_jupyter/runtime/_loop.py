@@ -35,6 +35,11 @@ class LoopThread:
             self.loop.close()
 
     @property
+    def ident(self) -> int | None:
+        """The loop thread's identifier (for ``sys._current_frames()``)."""
+        return self._thread.ident
+
+    @property
     def running(self) -> bool:
         return self._thread.is_alive() and not self.loop.is_closed()
 

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import threading
+import time
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +33,7 @@ class WirePost:
     job_id: str | None
     query: dict[str, str]
     body: Any = None
+    at: float = dataclasses.field(default_factory=time.monotonic)  # when it arrived (cold-start rehearsal)
 
     @property
     def is_progress(self) -> bool:

@@ -128,7 +128,11 @@ def _count_tokens(text: str) -> int:
 class LogState:
     """The job's log entries (``job.logs``: ``LogLine`` with ``t``, ``stream``, ``text``) read from a
     cursor at flush time, as rows a view shows; keeps the latest :data:`LOG_BATCH` rows for a view that
-    asks again (a reload) and for the finished view. Nothing is done per entry on the runtime's side."""
+    asks again (a reload) and for the finished view. Nothing is done per entry on the runtime's side.
+
+    The cursor counts the job's entries from its start: the runtime drops the oldest entries of a job
+    that logs more than its limit (``job.logs_dropped`` counts them); entries dropped before the view
+    read them count as skipped."""
 
     def __init__(self, job: Job) -> None:
         self._job = job
@@ -139,21 +143,36 @@ class LogState:
         self.latest: collections.deque[dict[str, str]] = collections.deque(maxlen=LOG_BATCH)
 
     def take_delta(self) -> tuple[list[dict[str, str]], int]:
-        """The rows that arrived since the last call, and how many older new ones were skipped."""
+        """The rows that arrived since the last call, and how many new entries were skipped."""
         source = getattr(self._job, "logs", None) or []
-        if source is not self._source:  # a first look, or the job was retried (a new list)
-            self._source, self._cursor = source, 0
-        end = len(source)
-        if end == self._cursor:
+        if source is not self._source:  # a first look, or the job was retried: its log starts again
+            self._source, self._cursor, self.total, self.stderr = source, 0, 0, 0
+            self.latest.clear()
+        dropped, fresh = self._read(source)
+        skipped = max(0, dropped - self._cursor)
+        if not fresh and not skipped:
             return [], 0
-        new = source[self._cursor:end]
-        self._cursor = end
-        skipped = max(0, len(new) - LOG_BATCH)
-        rows = log_rows(new[skipped:])
-        self.total += len(new)
+        self._cursor = max(self._cursor, dropped) + len(fresh)
+        self.total += skipped + len(fresh)
+        shown = fresh[-LOG_BATCH:]
+        skipped += len(fresh) - len(shown)
+        rows = log_rows(shown)
         self.stderr += sum(row["s"] == "stderr" for row in rows)
         self.latest.extend(rows)
         return rows, skipped
+
+    def _read(self, source: list[Any]) -> tuple[int, list[Any]]:
+        """How many entries the job dropped so far, and the entries from the cursor on — read again when
+        entries were dropped meanwhile (the count and the list must agree)."""
+        for _ in range(5):
+            dropped = self._dropped()
+            fresh = source[max(0, self._cursor - dropped):]
+            if self._dropped() == dropped:
+                return dropped, fresh
+        return self._cursor, []  # dropping as fast as we read: the next flush
+
+    def _dropped(self) -> int:
+        return int(getattr(self._job, "logs_dropped", 0) or 0)
 
 
 def job_state(job: Job) -> dict[str, Any]:

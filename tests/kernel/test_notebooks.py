@@ -63,7 +63,11 @@ TUTORIALS = {
     "concurrency.ipynb": ["16 async jobs, 0.2 s each, concurrency 8", "recommended concurrency_modifier"],
     "errors_and_validation.ipynb": ["prompt is a required input.", "ZeroDivisionError: division by zero",
                                     "not JSON-serialisable (set at output['tags'])", "'TIMED_OUT'", "'CANCELLED'"],
-    "export_and_verify.ipynb": ["exported handler 'shout'", "all match the notebook", 'SUFFIX = "!"'],
+    "export_and_verify.ipynb": ["exported handler 'shout'", "all match the notebook", 'SUFFIX = "!"',
+                                "until the first job is taken", "kept README.md: edited by hand",
+                                "already has files that rp_jupyter's export did not write: README.md",
+                                "handler.py imports shout_style (In[", "copy shout_style.py next to handler.py",
+                                "verify 'styled' (styled-worker): 1 job(s)"],
     "local_endpoint.ipynb": ["['hello', 'from', 'the', 'official', 'client']", "(200, ['plain', 'http'])",
                              "server stopped"],
 }

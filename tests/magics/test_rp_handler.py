@@ -64,7 +64,6 @@ def test_bad_flags_are_one_line_usage_errors(shell):
         ("%%rp_handler --bogus\ndef handler(job): pass", "unrecognized"),
         ("%%rp_handler 'bad name!'\ndef handler(job): pass", "invalid handler name"),
         ("%rp_handler", "cell magic"),
-        ('%%rp_handler\nimport runpod\nrunpod.serverless.start({"handler": print, "concurency": 2})', "unknown"),
     ]:
         error = shell.fails(line)
         assert isinstance(error, UsageError), (line, error)

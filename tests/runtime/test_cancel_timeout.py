@@ -19,10 +19,11 @@ def test_cancelling_an_async_handler_raises_cancelled_error_at_its_await(
     runtime: Runtime, events, gate
 ) -> None:
     never = gate()
-    saw_cancel = threading.Event()
+    saw_cancel, awaiting = threading.Event(), threading.Event()
 
     async def handler(job: dict[str, Any]) -> str:
         try:
+            awaiting.set()
             await never.wait_async()
         except asyncio.CancelledError:
             saw_cancel.set()
@@ -31,7 +32,7 @@ def test_cancelling_an_async_handler_raises_cancelled_error_at_its_await(
 
     runtime.register(handler, "h")
     job = runtime.submit("h", {"input": {}})
-    events.wait_for("started", job.id)
+    assert awaiting.wait(T)  # (cancelled before its task's first step, the handler is never called at all)
     job.cancel()
     assert job.wait(T).status is JobStatus.CANCELLED
     assert saw_cancel.wait(T)
@@ -59,23 +60,43 @@ def test_a_cancelled_queued_job_never_runs(runtime: Runtime, events, gate) -> No
     assert "started" not in events.kinds(queued.id)
 
 
-def test_cancelling_a_sync_handler_discards_its_late_result(runtime: Runtime, events, gate) -> None:
-    release = gate()
-    runtime.register(lambda job: release.wait() or {"late": True}, "h")
+def test_cancelling_a_sync_handler_discards_its_late_result_and_replaces_its_thread(
+    runtime: Runtime, events, gate
+) -> None:
+    release, entered = threading.Event(), threading.Event()  # (a plain Event: the handler's own line is named)
+    calls: list[str] = []
+
+    def handler(job: dict[str, Any]) -> dict[str, Any]:
+        calls.append(job["id"])
+        if len(calls) == 1:
+            entered.set()
+            release.wait()  # the first call hangs until the test lets it go
+        return {"late": len(calls) == 1}
+
+    runtime.register(handler, "h")
     first = runtime.submit("h", {"input": {}})
-    events.wait_for("started", first.id)
+    assert entered.wait(T)
     first.cancel()
     # CANCELLED at once, although the thread cannot be interrupted and still runs the handler
     assert first.wait(T).status is JobStatus.CANCELLED
+    # it does not stop within the threshold: its thread is abandoned, a new one takes the next job
     nxt = runtime.submit("h", {"input": {}})
-    events.wait_for("submitted", nxt.id)
-    # the worker is still busy in the cancelled call (as a RunPod worker would be): the next job waits
-    assert runtime._loop.call(lambda: nxt.status) is JobStatus.IN_QUEUE
-    release.open()
-    assert nxt.wait(T).status is JobStatus.COMPLETED  # same worker thread: the first has returned
-    assert nxt.output == {"late": True}
+    try:
+        assert nxt.wait(T).status is JobStatus.COMPLETED and nxt.output == {"late": False}
+        [call] = runtime.abandoned
+        assert (call.handler, call.job_id, call.kind) == ("h", first.id, "thread")
+        assert "release.wait()" in call.where and "test_cancel_timeout.py" in call.where
+        assert any("did not stop within" in w and "abandoned" in w for w in first.warnings)
+    finally:
+        release.set()
+    events.wait_for("warning", first.id, count=1)
     assert first.status is JobStatus.CANCELLED
     assert first.result_body is None and first.output is None and not first.has_output
+    deadline = threading.Event()
+    while runtime.abandoned and not deadline.wait(0.01):  # the abandoned call ends once released
+        pass
+    assert runtime.abandoned == []
+    assert any("returned" in w and "discarded" in w for w in first.warnings)
 
 
 def test_cancelling_a_sync_generator_stops_it_between_yields(runtime: Runtime, events, gate) -> None:
@@ -153,10 +174,11 @@ def test_policy_execution_timeout_times_out_a_sync_handler(runtime: Runtime, gat
     job = runtime.submit("h", {"input": {}, "policy": {"executionTimeout": 100}})
     try:
         assert job.wait(T).status is JobStatus.TIMED_OUT
+        # the stuck call is abandoned: the next job runs at once on a new thread
+        after = runtime.submit("h", {"input": {}, "policy": {"executionTimeout": 5000}})
+        assert after.wait(T).status is JobStatus.TIMED_OUT or after.output == "late"
     finally:
         release.open()
-    after = runtime.submit("h", {"input": {}}).wait(T)
-    assert after.output == "late"
     assert job.status is JobStatus.TIMED_OUT and job.output is None
 
 

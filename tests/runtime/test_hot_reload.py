@@ -82,10 +82,11 @@ def test_cancelling_a_job_whose_handler_was_unregistered_still_stops_it(
     import threading
 
     never = gate()
-    saw_cancel = threading.Event()
+    saw_cancel, awaiting = threading.Event(), threading.Event()
 
     async def handler(job: dict[str, Any]) -> str:
         try:
+            awaiting.set()
             await never.wait_async()
         except asyncio.CancelledError:
             saw_cancel.set()
@@ -94,7 +95,7 @@ def test_cancelling_a_job_whose_handler_was_unregistered_still_stops_it(
 
     runtime.register(handler, "h")
     job = runtime.submit("h", {"input": {}})
-    events.wait_for("started", job.id)
+    assert awaiting.wait(T)
     runtime.unregister("h")
     runtime.register(lambda job: "other", "h")  # a new endpoint under the same name
     job.cancel()

@@ -43,7 +43,8 @@ def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runti
     jobs = _run_batch(runtime, "double", 1000, settle)
     assert [job.status for job in jobs] == [JobStatus.COMPLETED] * 1000
     assert [job.output for job in jobs] == [n * 2 for n in range(1000)]
-    assert threading.active_count() <= baseline_threads + 1  # one worker thread for the one handler
+    # one worker thread for the one handler, and the runtime's timer thread (timeouts, watchdog)
+    assert threading.active_count() <= baseline_threads + 2
 
     del jobs
     gc.collect()
@@ -60,7 +61,7 @@ def test_a_thousand_jobs_complete_with_bounded_threads_and_memory(runtime: Runti
     print(f"1000 retained jobs: {retained / 1e6:.2f} MB; growth over another 1000: {growth / 1e6:.2f} MB")
     assert growth < 1e6
     assert len(runtime.jobs) <= 1000
-    assert threading.active_count() <= baseline_threads + 1
+    assert threading.active_count() <= baseline_threads + 2
 
 
 def test_the_runtime_keeps_at_most_keep_finished_jobs(settle) -> None:

@@ -15,7 +15,7 @@ T = 10.0
 
 def test_a_job_goes_from_in_queue_through_in_progress_to_completed(runtime: Runtime, events, settle) -> None:
     seen: list[tuple[str, JobStatus]] = []
-    runtime.subscribe(lambda event: seen.append((event.kind, event.job.status)))
+    runtime.subscribe(lambda event: seen.append((event.kind, event.status)))  # the status when it happened
     runtime.register(lambda job: f"hello {job['input']['name']}", "hello")
     job = runtime.submit("hello", {"input": {"name": "Ada"}})
     events.wait_for("finished", job.id)
