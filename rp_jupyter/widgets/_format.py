@@ -239,6 +239,7 @@ def summary_text(state: dict[str, Any]) -> str:
         lines.append(f"stream: {state['chunks']} chunks{chars}")
         if state.get("text"):
             lines.append(_clip(state["text"], 2_000))
+    lines += [f"warning: {text}" for text in state.get("warnings") or []]
     if state.get("progress") is not None and state["status"] == "IN_PROGRESS":
         lines.append(f"progress: {progress_label(state['progress'])}")
     logs = state.get("logs") or []

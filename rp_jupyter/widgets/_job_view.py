@@ -73,6 +73,7 @@ class JobView(anywidget.AnyWidget):
     result = traitlets.Dict().tag(sync=True)
     snippets = traitlets.Dict().tag(sync=True)
     logs = traitlets.Dict({"seq": 0, "rows": [], "total": 0, "stderr": 0, "skipped": 0}).tag(sync=True)
+    warnings: traitlets.List[str] = traitlets.List().tag(sync=True)
 
     def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -82,6 +83,8 @@ class JobView(anywidget.AnyWidget):
         self._logs = LogState(job)
         self._log_seq = 0
         self._namer: CellNamer | None = cell_namer()
+        self._snippets_for: Any = False
+        self._snippet_texts: dict[str, str] = {}
         self._marked = False
         self.add_class("rpj-live")
         self._lock = threading.Lock()
@@ -143,6 +146,7 @@ class JobView(anywidget.AnyWidget):
         with self.hold_sync():  # one message per flush, whatever changed
             self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
             self.progress = progress_state(self.job)
+            self.warnings = state["warnings"]
             self.stats = stats
             self.snippets = self._snippets()
             if delta:  # UTF-8 in a binary buffer: no JSON encoding or message signing of the text
@@ -155,13 +159,18 @@ class JobView(anywidget.AnyWidget):
 
     def _snippets(self) -> dict[str, str]:
         """The same request as curl / Python: against a remote job's endpoint, else the notebook's own
-        (the real URL while ``%rp_serve`` runs; a line saying to start it otherwise)."""
+        (the real URL while ``%rp_serve`` runs; a line saying to start it otherwise). Made again only when
+        the endpoint changed (a request may be megabytes of JSON)."""
         job = self.job
         remote = getattr(job._runtime, "endpoint_url", None)  # a deployed endpoint's job: the same request there
         local = None if remote else _endpoint()
-        return {"curl": curl_snippet(job.handler, job.request, local[0] if local else None, remote,
+        if self._snippets_for != (remote, local):
+            self._snippets_for = (remote, local)
+            self._snippet_texts = {
+                "curl": curl_snippet(job.handler, job.request, local[0] if local else None, remote,
                                      bool(local and local[1])),
                 "python": python_snippet(job.handler, job.request, remote)}
+        return self._snippet_texts
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
@@ -209,7 +218,8 @@ class JobView(anywidget.AnyWidget):
         """
         with self._lock:
             logs = list(self._logs.latest)[-STATIC_LOG_LIMIT:]
-        view = {"header": self.header, "progress": self.progress, "stats": self.stats, "text": self.text,
+        view = {"header": self.header, "progress": self.progress, "warnings": self.warnings, "stats": self.stats,
+                "text": self.text,
                 "result": self.result, "snippets": self.snippets, "logs": logs, "logs_total": self._logs.total}
         return {**self.summary(), "text/html": final_view_html(view)}
 

@@ -14,6 +14,8 @@ from ._format import final_progress, log_rows, parse_error, progress_label, prog
 __all__ = ["LogState", "StreamState", "job_state"]
 
 HISTORY = 5
+WARNINGS = 5
+"""The latest warnings a view shows (the watchdog's "blocked at line …", a dropped progress value…)."""
 LOG_BATCH = 1_000
 """Log entries one update carries at most (a handler logging in a hot loop: the latest are sent, and
 how many were skipped); the browser keeps the latest 2,000."""
@@ -189,6 +191,7 @@ def job_state(job: Job) -> dict[str, Any]:
         "output": job.output,
         "error": job.error,
         "chunks": len(job.stream),
+        "warnings": list(getattr(job, "warnings", None) or [])[-WARNINGS:],
     }
 
 

@@ -37,7 +37,8 @@ def final_view_html(view: dict[str, Any]) -> str:
     """A finished job's view as self-contained HTML: what the live view showed last, in the same
     layout and classes. ``view``: header, progress, stats, text, result, snippets, and optionally
     logs (rows from :func:`~._format.log_rows`) with ``logs_total`` (the live view's own state)."""
-    parts = [_head(view["header"]), _progress(view.get("progress")), _stream(view["stats"], view["text"]),
+    parts = [_head(view["header"]), _warnings(view.get("warnings") or []), _progress(view.get("progress")),
+             _stream(view["stats"], view["text"]),
              _logs(view.get("logs") or [], view.get("logs_total")), _output(view["result"]),
              _error(view["result"].get("error")), _snippets(view.get("snippets") or {})]
     return f'<div {inline("view", classes="rpj-static")}>' + "".join(parts) + "</div>"
@@ -52,6 +53,10 @@ def _head(head: dict[str, Any]) -> str:
             f'<span {inline("handler")}>{_esc(head["handler"])}</span>'
             f'<span {inline("id")}>{_esc(head["id"])}</span>'
             f'<span {inline("times")}>{_esc(times)}</span></div>')
+
+
+def _warnings(warnings: list[str]) -> str:
+    return "".join(f'<div {inline("warning")}>⚠ {_esc(text)}</div>' for text in warnings)
 
 
 def _progress(progress: dict[str, Any] | None) -> str:

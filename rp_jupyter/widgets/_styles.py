@@ -47,6 +47,8 @@ STYLES: dict[str, dict[str, str]] = {
     "traceback": {**_TEXT, "max-height": "320px", "margin": "2px 0", "padding": "2px 4px"},
     "frame": {"color": "var(--jp-mirror-editor-keyword-color, #7c3aed)"},
     "error-head": {"color": "#d64545", "font-weight": "600", "margin-top": "4px"},
+    "warning": {"color": "#92400e", "background": "#fef3c7", "border-radius": "4px", "padding": "2px 6px",
+                "margin-top": "4px", "font-size": "12px", "overflow-wrap": "anywhere"},
     "logs": {"margin-top": "4px"},
     "log": {**_TEXT, "max-height": "200px", "margin": "2px 0", "padding": "4px 6px",
             "background": "var(--jp-layout-color1, #fff)", "border": "1px solid var(--jp-border-color2, #eee)",

@@ -62,6 +62,7 @@ function render({ model, el: root }) {
   cancel.addEventListener("click", () => model.send({ type: "cancel" }));
   head.append(chip, name, id, times, cancel);
 
+  const warnings = el("div", "rpj-warnings");
   const progress = el("div", "rpj-progress");
   const bar = el("div", "rpj-bar");
   const fill = el("div", "rpj-bar-fill");
@@ -86,7 +87,7 @@ function render({ model, el: root }) {
 
   const result = el("div", "rpj-result");
   const snippets = el("details", "rpj-snippets");
-  root.append(head, progress, streamBox, logs, result, snippets);
+  root.append(head, warnings, progress, streamBox, logs, result, snippets);
 
   let seq = 0;
   let tick = null;
@@ -170,6 +171,11 @@ function render({ model, el: root }) {
     tick = h.running ? setInterval(draw, 200) : null;
   }
 
+  function onWarnings() {  // the watchdog's "blocked at line …", a dropped progress value, …
+    warnings.textContent = "";
+    for (const text of model.get("warnings") || []) warnings.appendChild(el("div", "rpj-warning", `⚠ ${text}`));
+  }
+
   function onProgress() {
     const p = model.get("progress");
     progress.style.display = p ? "" : "none";
@@ -244,8 +250,10 @@ function render({ model, el: root }) {
   model.on("change:result", onResult);
   model.on("change:snippets", onSnippets);
   model.on("change:logs", onLogs);
+  model.on("change:warnings", onWarnings);
 
   onHeader();
+  onWarnings();
   onProgress();
   onStats();
   onSnippets();

@@ -223,3 +223,50 @@ def test_the_cancel_button_cancels_a_running_job(lab, page):
         "() => document.querySelector('.rpj-view .rpj-status').textContent === 'CANCELLED'", timeout=20_000
     )
     assert not page.locator(".rpj-view .rpj-cancel").is_visible()  # gone once the job ended
+
+
+TWO_JOBS = '''%%rp_handler chatty --concurrency 2
+import asyncio, logging, os, sys, time
+
+async def handler(job):
+    me, gate = job["input"]["me"], job["input"]["gate"]
+    print(f"{me}: loading")
+    logging.getLogger("chatty").warning(f"{me}: warming up")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # both jobs run at once, each waiting here for the test
+    print(f"{me}: done", file=sys.stderr)
+    return me
+'''
+LOG_TEXTS = "() => JOBVIEWS.map(v => { const l = v.querySelector('.rpj-log'); return l ? l.textContent : ''; })"
+
+
+def test_two_concurrent_async_jobs_each_show_only_their_own_logs(lab, page):
+    gate = lab.root / "logs.go"
+    gate.unlink(missing_ok=True)
+    cells = [new_code_cell("%load_ext rp_jupyter"), new_code_cell(TWO_JOBS),
+             new_code_cell(f"%rp_run chatty {json.dumps({'input': {'me': 'alpha', 'gate': str(gate)}})}"),
+             new_code_cell(f"%rp_run chatty {json.dumps({'input': {'me': 'beta', 'gate': str(gate)}})}")]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), lab.root / "logs.ipynb")
+    page.goto(lab.notebook_url("logs.ipynb"))
+    _run_all_when_idle(page)
+    texts = LOG_TEXTS.replace("JOBVIEWS", JOB_VIEWS)
+    page.wait_for_function(  # both running, each pane showing its first two lines, live
+        f"""() => {{ const v = {JOB_VIEWS};
+                   return v.length === 2 && v.every(x => x.querySelector('.rpj-status').textContent === 'IN_PROGRESS')
+                          && ({texts})().every(t => t.includes('warming up')); }}""", timeout=60_000)
+    alpha, beta = page.evaluate(texts)
+    assert "alpha: loading" in alpha and "WARNING chatty: alpha: warming up" in alpha and "beta" not in alpha
+    assert "beta: loading" in beta and "beta: warming up" in beta and "alpha" not in beta
+    assert page.evaluate(f"() => {JOB_VIEWS}.map(v => v.querySelector('.rpj-logs summary').textContent)") == \
+        ["logs · 2 entries", "logs · 2 entries"]
+    stamp = page.evaluate(f"() => {JOB_VIEWS}[0].querySelector('.rpj-log-time').textContent")
+    assert len(stamp) == 12 and stamp[2] == ":" and stamp[8] == "."  # 12:03:04.125
+    screenshot(page, "job-view-logs-live")
+    gate.touch()
+    page.wait_for_function(
+        f"() => {JOB_VIEWS}.every(v => v.querySelector('.rpj-status').textContent === 'COMPLETED')", timeout=60_000)
+    alpha, beta = page.evaluate(texts)  # the finished views, static
+    assert "alpha: done" in alpha and "beta" not in alpha and "beta: done" in beta and "alpha" not in beta
+    assert page.evaluate(f"() => {JOB_VIEWS}.map(v => v.querySelectorAll('.rpj-log-stderr').length)") == [1, 1]

@@ -97,3 +97,19 @@ def test_a_view_without_logs_has_no_pane(runtime):
     view = JobView(job)
     assert view.logs["total"] == 0 and "rpj-logs" not in view.final_bundle()["text/html"]
     view.close()
+
+
+def test_the_jobs_warnings_are_shown_live_and_finished(monkeypatch):
+    monkeypatch.setattr(_job_view, "CLOCK", HeldClock())
+    job = _job()
+    view = JobView(job)
+    job._warn("the handler blocked its loop for 2.0 s at line 7: time.sleep(2)")
+    view.flush()
+    assert view.warnings == ["the handler blocked its loop for 2.0 s at line 7: time.sleep(2)"]
+    job._start()
+    job._finish(JobStatus.COMPLETED, {"output": "ok"})
+    view.flush()
+    bundle = view.final_bundle()
+    assert 'class="rpj-warning"' in bundle["text/html"] and "blocked its loop for 2.0 s at line 7" in bundle["text/html"]
+    assert "warning: the handler blocked its loop" in bundle["text/plain"]
+    view.close()
