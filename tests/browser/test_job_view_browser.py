@@ -270,3 +270,33 @@ def test_two_concurrent_async_jobs_each_show_only_their_own_logs(lab, page):
     alpha, beta = page.evaluate(texts)  # the finished views, static
     assert "alpha: done" in alpha and "beta" not in alpha and "beta: done" in beta and "alpha" not in beta
     assert page.evaluate(f"() => {JOB_VIEWS}.map(v => v.querySelectorAll('.rpj-log-stderr').length)") == [1, 1]
+
+
+def test_the_jobs_table_scrolls_in_a_fixed_height_and_a_clicked_jobs_view_is_brought_into_sight(lab, page):
+    cells = [new_code_cell("%load_ext rp_jupyter"),
+             new_code_cell("%%rp_handler echo\ndef handler(job):\n    return job['input']"),
+             new_code_cell("import rp_jupyter\nfor i in range(30):\n    rp_jupyter.run('echo', {'input': i}).wait(10)"),
+             new_code_cell("%rp_jobs")]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), lab.root / "table.ipynb")
+    page.goto(lab.notebook_url("table.ipynb"))
+    _run_all_when_idle(page)
+    rows = page.locator(".rpj-live .rpj-jobs .rpj-row")
+    page.wait_for_function("() => document.querySelectorAll('.rpj-live .rpj-jobs .rpj-row').length === 30",
+                           timeout=60_000)
+    box = page.locator(".rpj-live .rpj-table-scroll")
+    size = box.evaluate("e => [e.clientHeight, e.scrollHeight]")
+    assert size[0] <= 290 and size[1] > size[0] * 2, size  # a fixed height: thirty rows scroll inside it
+    assert not page.locator(".rpj-fallback").first.is_visible()  # the static copy hides behind the live table
+    oldest = rows.last
+    oldest.scroll_into_view_if_needed()
+    oldest.click()
+    detail = page.locator(".rpj-live .rpj-view:not(.rpj-jobs)").first
+    detail.wait_for(timeout=30_000)
+    page.wait_for_function(  # brought into sight: wholly inside the window
+        """() => { const v = [...document.querySelectorAll('.rpj-live .rpj-view')].find(e => !e.classList.contains('rpj-jobs'));
+                   if (!v) return false;
+                   const r = v.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }""",
+        timeout=30_000)
+    assert "COMPLETED" in detail.inner_text() and "rpj-selected" in oldest.get_attribute("class")
+    screenshot(page, "jobs-table-clicked", full_page=False)
