@@ -15,6 +15,9 @@ in the same run by the same clients.
 
 Each figure with the ratio rp_jupyter / SDK.
 
+- The access guard (Host, Origin, Fetch-Metadata checks), in process: ``GET /health`` through the
+  ASGI app with and without it (``--guard-only`` runs just this).
+
     .venv/bin/python bench/bench_server.py [--requests 2000] [--clients 8] [--rounds 5] [--chunks 20] [--gap-ms 20]
 """
 
@@ -203,6 +206,47 @@ def serve_and_measure(start: Callable[[int], subprocess.Popen[bytes]], ready_pat
         stop(process)
 
 
+def measure_guard(calls: int = 5000, rounds: int = 5) -> None:
+    """In process, no network: the cheapest route (``GET /health``) through the ASGI app with and
+    without the :class:`AccessGuard` (Host, Origin and Fetch-Metadata checks), rounds alternating."""
+
+    from rp_jupyter.runtime import Runtime
+    from rp_jupyter.server import PublicApi
+
+    runtime = Runtime()
+    runtime.register(lambda job: job["input"], "echo")
+    api = PublicApi(runtime)
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
+    scope = {"type": "http", "method": "GET", "path": "/v2/echo/health", "raw_path": b"/v2/echo/health",
+             "query_string": b"", "headers": headers, "scheme": "http", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 1), "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def per_call(app: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - started) / calls * 1e6
+
+    times: dict[str, list[float]] = {"guarded": [], "bare": []}
+    try:
+        for _ in range(rounds):
+            times["bare"].append(runtime.run_coroutine(per_call(api.app.app)).result(600))
+            times["guarded"].append(runtime.run_coroutine(per_call(api.app)).result(600))
+    finally:
+        runtime.run_coroutine(api.aclose()).result(10)
+        runtime.shutdown(timeout=2.0)
+    guarded, bare = statistics.median(times["guarded"]), statistics.median(times["bare"])
+    print(f"access guard, in process: GET /health through the ASGI app, {calls} calls x {rounds} rounds")
+    print(f"  without the guard {bare:7.1f} us/request   with it {guarded:7.1f} us/request   "
+          f"ratio x{guarded / bare:.3f} (the guard's cost: {guarded - bare:.1f} us)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -212,7 +256,11 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=20.0, help="time between two chunks")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="the client's /stream poll interval")
     parser.add_argument("--stream-rounds", type=int, default=5)
+    parser.add_argument("--guard-only", action="store_true", help="only the access guard's in-process cost")
     args = parser.parse_args()
+    if args.guard_only:
+        measure_guard()
+        return
     empty = {"chunks": 0, "gap_ms": 0}
     stream = {}
     with tempfile.TemporaryDirectory() as workdir:
@@ -250,6 +298,7 @@ def main() -> None:
     ours, sdk = stream["rp_jupyter"], stream["sdk --rp_serve_api"]
     print(f"  ratio rp_jupyter/sdk: first chunk x{ours['first_ms'] / sdk['first_ms']:.3f}, "
           f"chunk latency p50 x{ours['chunk_p50_ms'] / sdk['chunk_p50_ms']:.3f}")
+    measure_guard()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._testing import keep as keep_tests
+from ._testing import run_tests
 from .exceptions import (
     EndpointError,
     ExportError,
@@ -19,6 +21,7 @@ from .exceptions import (
     JobStateError,
     JobWaitTimeout,
     PayloadTooLargeError,
+    RecordedTestsError,
     RegistrationError,
     RequestError,
     RpJupyterError,
@@ -26,7 +29,19 @@ from .exceptions import (
     UsageProblem,
 )
 from .runtime import HandlerKind, HandlerSpec, Job, JobEvent, JobStatus, Runtime
-from .session import export, get_runtime, handler, jobs, register, run, run_sync, serve, shutdown, verify
+from .session import (
+    export,
+    get_runtime,
+    handler,
+    jobs,
+    register,
+    run,
+    run_sync,
+    serve,
+    shutdown,
+    stop_serving,
+    verify,
+)
 
 __version__ = "0.1.0"
 
@@ -43,6 +58,7 @@ __all__ = [
     "JobStatus",
     "JobWaitTimeout",
     "PayloadTooLargeError",
+    "RecordedTestsError",
     "RegistrationError",
     "RequestError",
     "RpJupyterError",
@@ -55,12 +71,15 @@ __all__ = [
     "get_runtime",
     "handler",
     "jobs",
+    "keep_tests",
     "load_ipython_extension",
     "register",
     "run",
     "run_sync",
+    "run_tests",
     "serve",
     "shutdown",
+    "stop_serving",
     "unload_ipython_extension",
     "verify",
 ]

@@ -39,10 +39,13 @@ def export(
     verify: bool = False,
     timeout: float = 60.0,
     force: bool = False,
+    hub: bool = False,
+    category: str | None = None,
 ) -> Any:
     """Write handler ``name`` as a RunPod worker (handler.py, Dockerfile, requirements.txt, ...) to
     ``out_dir`` (default ``<name>-worker``; ``~`` and ``$VARS`` expand); with ``verify``, run it under
-    the real SDK too.
+    the real SDK too. With ``hub``, also the RunPod Hub's ``.runpod/hub.json`` and ``tests.json``
+    (``category``: audio, embedding, language, video or image; default: guessed from the imports).
 
     Never destroys a file: a file export did not write stops it, a generated file edited by hand is
     kept (its diff shown); ``force`` replaces both, keeping each old one as ``NAME.bak``.
@@ -52,7 +55,8 @@ def export(
     from .exporter import expand_path, write_export
 
     directory = expand_path(out_dir or f"{name}-worker")
-    result = write_export(_build_export(name, cells, notebook, base_image), directory, force=force)
+    built = _build_export(name, cells, notebook, base_image, _hub(name, hub, category, directory))
+    result = write_export(built, directory, force=force)
     if verify:
         result.report = _verify(name, directory, timeout)
     return result
@@ -63,9 +67,13 @@ def check_export(
     base_image: str | None = None,
 ) -> Any:
     """How ``directory`` differs from what :func:`export` would write now (a ``Drift``; ``.ok``)."""
+    import os
+
     from .exporter import drift, expand_path
 
-    return drift(_build_export(name, cells, notebook, base_image), expand_path(directory))
+    directory = expand_path(directory)
+    hub = _hub(name, os.path.isfile(os.path.join(directory, ".runpod", "hub.json")), None, directory)  # made with --hub
+    return drift(_build_export(name, cells, notebook, base_image, hub), directory)
 
 
 def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout: float = 60.0) -> Any:
@@ -77,17 +85,48 @@ def verify(name: str, directory: str, *, jobs: list[Any] | None = None, timeout:
     return _verify(name, expand_path(directory), timeout, jobs)
 
 
-def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None) -> Any:
+def _hub(name: str, wanted: bool, category: str | None, directory: str) -> tuple[Any, list[str]] | None:
+    """The kernel's facts for the Hub's files (issue 14), and notes on them; None without ``--hub``.
+    Without ``category``, the one the folder's hub.json already has stays."""
+    from ._hubbing import CATEGORIES, category_in, hub_facts
+    from .exceptions import ExportError
+
+    if category is not None and category not in CATEGORIES:
+        raise ExportError(f"unknown Hub category {category!r}: use one of {', '.join(CATEGORIES)}")
+    return hub_facts(get_runtime(), name, category or category_in(directory)) if wanted else None
+
+
+def _build_export(name: str, cells: list[Any] | None, notebook: str | None, base_image: str | None,
+                  hub: tuple[Any, list[str]] | None = None) -> Any:
     from .exporter import build_export, probe_environment
 
     runtime = get_runtime()
     spec = runtime.handler(name)
+    _refuse_nested(spec)
     found, found_notebook = _export_cells(spec, cells)
     done = [j for j in runtime.jobs if j.handler == name and j.status.value == "COMPLETED"]
-    return build_export(
+    built = build_export(
         _handler_config(spec), found, probe_environment(), request=done[-1].request if done else None,
-        notebook=notebook or found_notebook, base_image=base_image,
+        notebook=notebook or found_notebook, base_image=base_image, hub=hub[0] if hub else None,
     )
+    built.notes += hub[1] if hub else []
+    return built
+
+
+def _refuse_nested(spec: HandlerSpec) -> None:
+    """A handler made inside another function (a closure, a factory's product) has no ``def`` of its
+    own in any cell: say so, rather than that its cell was edited."""
+    from .exceptions import ExportError
+
+    for what, fn in (("handler", spec.fn), ("concurrency_modifier", spec.concurrency_modifier)):
+        qualname = getattr(_defined_function(fn), "__qualname__", "") if fn is not None else ""
+        if "<locals>" in qualname and not getattr(fn, "fixed_concurrency", None):
+            maker = qualname.split(".<locals>")[0]
+            raise ExportError(
+                f"the {what} of {spec.name!r} is {qualname}, a function made inside {maker}() when it ran: "
+                "handler.py needs a def at module level. Define it with def in the cell (reading what "
+                f"{maker}() gave it from module-level names), run the cell, then export"
+            )
 
 
 def _export_cells(spec: HandlerSpec, cells: list[Any] | None) -> tuple[list[Any], str | None]:
@@ -150,6 +189,7 @@ def _defined_function(fn: Any) -> Any:
 def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = None) -> Any:
     import os
 
+    from ._testing import worker_replay
     from .exceptions import ExportError
 
     runtime = get_runtime()
@@ -160,18 +200,20 @@ def _verify(name: str, directory: str, timeout: float, only: list[Any] | None = 
     if only is not None:
         wanted = {getattr(j, "id", j) for j in only}
         jobs = [j for j in jobs if j.id in wanted]
-    if not jobs:
+    tests = worker_replay(name) if only is None else None  # the kept tests: in the notebook now, then the worker
+    if not jobs and tests is None:
         raise ExportError(f"handler {name!r} has no finished job to verify against: run some first (%rp_run {name} ...)")
     expected = [_wire(j) for j in jobs]
-    return replay(name, directory, [_job_dict(j) for j in jobs], expected, timeout=timeout, skipped=skipped)
+    return replay(name, directory, [_job_dict(j) for j in jobs], expected, timeout=timeout, skipped=skipped, tests=tests)
 
 
 def replay(name: str, directory: str, requests: list[dict[str, Any]], expected: list[Any], *,
-           timeout: float = 60.0, skipped: list[str] | None = None) -> Any:
+           timeout: float = 60.0, skipped: list[str] | None = None, tests: Any = None) -> Any:
     """Run ``directory/handler.py`` in the clean room against ``requests`` (RunPod job dicts: ``id``,
     ``input``, ...) and compare what it posts with ``expected`` (one ``exporter.JobWire`` per request,
     same ids): the ``VerifyReport``, cold start included. :func:`verify` feeds it the notebook's jobs;
-    other sources of requests (recorded jobs kept as tests) plug in here."""
+    other sources of requests plug in here. ``tests``: the kept tests (a ``_testing.WorkerReplay``), fed
+    to the same worker and judged against their recordings (``report.tests``)."""
     import importlib.metadata
     import time
 
@@ -180,6 +222,8 @@ def replay(name: str, directory: str, requests: list[dict[str, Any]], expected: 
 
     runtime = get_runtime()
     progress = {wire.id: len(wire.progress) for wire in expected}
+    if tests is not None:
+        requests, progress = [*requests, *tests.jobs], {**progress, **tests.expect_progress}
     face = WorkerFace(requests, expect_progress=progress)
     started = time.perf_counter()
     server = HttpServer(face.app, runtime).start()
@@ -189,7 +233,8 @@ def replay(name: str, directory: str, requests: list[dict[str, Any]], expected: 
         server.stop()
     checks = compare_jobs(expected, {wire.id: _wire_of(face, wire.id) for wire in expected})
     report = VerifyReport(name, directory, checks, time.perf_counter() - started, run.starts,
-                          importlib.metadata.version("runpod"), skipped=list(skipped or []))
+                          importlib.metadata.version("runpod"), skipped=list(skipped or []),
+                          tests=tests.record(face) if tests is not None else None)
     report.log_tail = "" if report.ok else run.log_tail
     _rehearsal(report, directory, face, run, events, room, env)
     return report

@@ -9,6 +9,7 @@
     │   ├── HandlerNotFoundError        no handler registered under that name
     │   ├── RegistrationError           not a usable handler / config
     │   ├── ExportError                 the handler cannot be exported as it is (hidden state, ...)
+    │   ├── RecordedTestsError          kept tests that cannot be read, written or run as asked
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
     ├── ServerError                     the local HTTP server could not start (port busy, bad host)
@@ -28,6 +29,7 @@ __all__ = [
     "JobStateError",
     "JobWaitTimeout",
     "PayloadTooLargeError",
+    "RecordedTestsError",
     "RegistrationError",
     "RequestError",
     "RpJupyterError",
@@ -70,6 +72,11 @@ class RegistrationError(UsageProblem, TypeError):
 
 class ExportError(UsageProblem):
     """The handler cannot be exported as it is: names defined nowhere, no such cell, a bad image."""
+
+
+class RecordedTestsError(UsageProblem):
+    """A handler's kept tests (``%rp_tests``) cannot be read, written or run as asked: no such job or
+    test, a tests file that is not rp_jupyter's, a folder that cannot be written."""
 
 
 class JobStateError(UsageProblem):

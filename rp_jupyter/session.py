@@ -197,6 +197,7 @@ def shutdown(timeout: float = 5.0) -> list[Job]:
     """Stop the runtime in stages and restore the SDK; returns the jobs that had to be cancelled."""
     global _runtime
     stop_serving()
+    _close_served_jobs(timeout)
     if "rp_jupyter._remote" in sys.modules:  # endpoints' connections live on the runtime's loop
         sys.modules["rp_jupyter._remote"].close_all()
     with _lock:
@@ -206,28 +207,61 @@ def shutdown(timeout: float = 5.0) -> list[Job]:
 
 
 _server: Any = None  # the running PublicServer, if any (rp_jupyter.server is imported on first use)
+_stopped: Any = None  # the server stopped last: its jobs (expiry, webhooks) go on, and the next serve() adopts them
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, **options: Any) -> Any:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    *,
+    allow_origins: tuple[str, ...] | list[str] = (),
+    **options: Any,
+) -> Any:
     """Serve RunPod's public API (``/v2/{handler}/run``, ...) for every registered handler.
 
-    Binds 127.0.0.1 unless told otherwise (another host warns). With ``api_key``, requests need
-    ``Authorization: <key>`` or ``Bearer <key>``. Replaces a server already running. ``options``:
-    ``retention_run``/``retention_runsync`` (s), ``webhook_retry_delay`` (s). Returns the server.
-    """
-    global _server
-    from .server import serve as start
+    Binds 127.0.0.1 unless told otherwise: then only this machine's clients are answered (foreign
+    ``Host`` and web pages' ``Origin`` refused) unless ``allow_origins`` names the pages allowed. A host
+    beyond loopback without ``api_key`` gets a generated one (``server.api_key``). With a key, requests
+    need ``Authorization: <key>`` or ``Bearer <key>``. ``options``: ``retention_run`` /
+    ``retention_runsync`` (s), ``max_retained_jobs`` / ``max_retained_bytes``, ``webhook_retry_delay`` (s).
 
+    The same settings as the running server's: nothing happens (that server is returned). Other
+    settings: the running server drains and stops, and the new one takes over its jobs. Returns the
+    server.
+    """
+    global _server, _stopped
+    from .server import PublicServer
+
+    options = {"api_key": api_key, "allow_origins": tuple(allow_origins), **options}
+    if _server is not None and _server.running and _server.settings == {"host": host, "port": port, **options}:
+        return _server
     stop_serving()
-    _server = start(get_runtime(), host, port, api_key, **options)
-    return _server
+    runtime = get_runtime()
+    if _stopped is not None and _stopped.runtime is not runtime:
+        _stopped.close_jobs()
+        _stopped = None
+    server = PublicServer(runtime, host, port, adopt=_stopped, **options).start()
+    _server, _stopped = server, None
+    return server
 
 
 def stop_serving(timeout: float = 5.0) -> bool:
-    """Stop the server started by :func:`serve`; False when none was running."""
-    global _server
+    """Stop the server started by :func:`serve` (draining it: clients waiting on ``/runsync`` get the
+    job's status); False when none was running. Its jobs go on; the next :func:`serve` serves them."""
+    global _server, _stopped
     server, _server = _server, None
     if server is None:
         return False
-    server.stop(timeout)
+    if _stopped is not None:
+        _stopped.close_jobs(timeout)
+    server.stop(timeout, keep_jobs=True)
+    _stopped = server
     return True
+
+
+def _close_served_jobs(timeout: float) -> None:
+    global _stopped
+    stopped, _stopped = _stopped, None
+    if stopped is not None:
+        stopped.close_jobs(timeout)

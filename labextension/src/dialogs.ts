@@ -22,6 +22,7 @@ export interface IExportChoice {
   handler: string;
   out: string;
   baseImage: string;
+  hub: boolean;
 }
 
 class ExportBody extends Widget implements Dialog.IBodyWidget<IExportChoice> {
@@ -31,21 +32,26 @@ class ExportBody extends Widget implements Dialog.IBodyWidget<IExportChoice> {
     this._handler = h('select', { name: 'handler' }, ...handlers.map(n => h('option', { value: n, selected: n === handler }, n))) as HTMLSelectElement;
     this._out = h('input', { name: 'out', type: 'text', value: out(handler) }) as HTMLInputElement;
     this._image = h('input', { name: 'base-image', type: 'text', placeholder: 'default: a pinned RunPod base image' }) as HTMLInputElement;
+    this._hub = h('input', { name: 'hub', type: 'checkbox' }) as HTMLInputElement;
     this._handler.addEventListener('change', () => (this._out.value = out(this._handler.value)));
     this.node.append(
       h('label', {}, 'Handler', this._handler),
       h('label', {}, 'Output directory', this._out),
-      h('label', {}, 'Base image', this._image)
+      h('label', {}, 'Base image', this._image),
+      h('label', { class: 'rp-check', title: 'The RunPod Hub\u2019s listing and release tests (%rp_export --hub)' }, this._hub,
+        'RunPod Hub files (.runpod/hub.json, tests.json)')
     );
   }
 
   getValue(): IExportChoice {
-    return { handler: this._handler.value, out: this._out.value.trim(), baseImage: this._image.value.trim() };
+    return { handler: this._handler.value, out: this._out.value.trim(), baseImage: this._image.value.trim(),
+      hub: this._hub.checked };
   }
 
   private _handler: HTMLSelectElement;
   private _out: HTMLInputElement;
   private _image: HTMLInputElement;
+  private _hub: HTMLInputElement;
 }
 
 export async function askExport(

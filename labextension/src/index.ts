@@ -25,6 +25,7 @@ export const CommandIDs = {
   open: 'rp-jupyter:open-sidebar',
   run: 'rp-jupyter:run-handler',
   cancel: 'rp-jupyter:cancel-job',
+  keep: 'rp-jupyter:keep-job-as-test',
   export: 'rp-jupyter:export-handler',
   serve: 'rp-jupyter:start-server',
   stop: 'rp-jupyter:stop-server',
@@ -185,6 +186,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: args => Boolean(args.job) && model.snapshot !== null,
       execute: args => send('cancel', { job: args.job }, 'Cancel')
     });
+    commands.addCommand(CommandIDs.keep, {
+      label: 'Keep RunPod Job as a Test',
+      caption: 'Keep this job as a regression test of its handler (%rp_tests add)',
+      isEnabled: args => Boolean(args.job && args.handler && model.snapshot?.features.tests),
+      execute: args => send('keep', { handler: args.handler, job: args.job }, 'Kept as a test')
+    });
     commands.addCommand(CommandIDs.export, {
       label: 'Export RunPod Handler as a Worker…',
       isEnabled: () => Boolean(model.snapshot?.features.export && model.snapshot.handlers.length),
@@ -196,7 +203,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const label = `Export ${choice.handler}`;
-        await runCommand(label, 'export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null },
+        await runCommand(label, 'export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null,
+          hub: choice.hub },
           async reply => {
             sidebar.showCommand({ label, state: reply.ok ? 'ok' : 'failed', text: reply.ok ? `written to ${choice.out}` : reply.text });
             await showExportResult(label, reply, path =>
@@ -219,6 +227,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new RunPodSidebar(model, {
       run: handler => void commands.execute(CommandIDs.run, { handler }),
       cancel: job => void commands.execute(CommandIDs.cancel, { job }),
+      keep: (job, handler) => void commands.execute(CommandIDs.keep, { job, handler }),
       view: job => void commands.execute(CommandIDs.view, { job }),
       exportHandler: handler => void commands.execute(CommandIDs.export, { handler }),
       startServer: () => void commands.execute(CommandIDs.serve),

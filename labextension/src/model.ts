@@ -64,7 +64,7 @@ export interface ISnapshot {
   lab_runs: ILabRun[];
   counts: Record<string, number>;
   gpu: string | null;
-  features: { export: boolean; serve: boolean };
+  features: { export: boolean; serve: boolean; tests?: boolean };
   server: string | null;
 }
 
@@ -116,6 +116,7 @@ export interface IJobRow {
   label: string;
   colour: string;
   live: boolean;
+  keepable: boolean; // ended with a result: can be kept as a test
   times: string;
   progress: string | null;
 }
@@ -142,6 +143,7 @@ export function jobRow(job: IJobInfo, now: number, receivedAt: number): IJobRow 
     label: style.label,
     colour: style.colour,
     live,
+    keepable: job.status === 'COMPLETED' || job.status === 'FAILED',
     times,
     progress: live && job.chunks > 0 ? `${job.chunks} chunks` : job.progress
   };
@@ -217,6 +219,13 @@ export function serveDisabledReason(snapshot: ISnapshot | null): string | null {
     return 'Load rp_jupyter in this kernel first (%load_ext rp_jupyter)';
   }
   return snapshot.features.serve ? null : 'This kernel has no %rp_serve (update rp_jupyter)';
+}
+
+export function keepDisabledReason(snapshot: ISnapshot | null): string | null {
+  if (!snapshot) {
+    return 'Load rp_jupyter in this kernel first (%load_ext rp_jupyter)';
+  }
+  return snapshot.features.tests ? null : 'This kernel has no %rp_tests (update rp_jupyter)';
 }
 
 /** The export dialog's default directory: `<exportDirectory>/<handler>-worker`. */

@@ -11,6 +11,7 @@ import {
   concurrencyLabel,
   exportDisabledReason,
   jobRows,
+  keepDisabledReason,
   kindLabel,
   labRows,
   serveDisabledReason,
@@ -28,6 +29,7 @@ export interface ICommandStatus {
 export interface ISidebarActions {
   run(handler: string): void;
   cancel(job: string): void;
+  keep(job: string, handler: string): void;
   view(job: string): void;
   exportHandler(handler: string): void;
   startServer(): void;
@@ -82,7 +84,8 @@ export class RunPodSidebar extends Widget {
     ];
     if (snapshot && link) {
       children.push(this._handlers(snapshot.handlers, snapshot));
-      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), labRows(snapshot)));
+      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), labRows(snapshot),
+        keepDisabledReason(snapshot)));
     }
     this.node.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));
     this._tick(snapshot !== null && snapshot.jobs.some(j => j.status === 'IN_QUEUE' || j.status === 'IN_PROGRESS'));
@@ -146,7 +149,7 @@ export class RunPodSidebar extends Widget {
       items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No handler yet: run a %%rp_handler cell.'));
   }
 
-  private _jobs(rows: IJobRow[], labs: ILabRow[]): HTMLElement {
+  private _jobs(rows: IJobRow[], labs: ILabRow[], keepReason: string | null): HTMLElement {
     const items = rows.map(row =>
       h('li', { class: 'rp-job', 'data-id': row.id, 'data-status': row.status, 'data-handler': row.handler },
         h('div', { class: 'rp-job-head' },
@@ -160,6 +163,10 @@ export class RunPodSidebar extends Widget {
           row.live
             ? button('Cancel', 'Cancel as RunPod\u2019s /cancel does', () => this.actions.cancel(row.id),
                 { action: 'cancel' })
+            : null,
+          row.keepable
+            ? button('Keep as test', 'Keep this job as a regression test (%rp_tests add)',
+                () => this.actions.keep(row.id, row.handler), { disabled: keepReason, action: 'keep' })
             : null))
     );
     const runs = labs.map(lab =>

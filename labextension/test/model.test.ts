@@ -11,6 +11,7 @@ import {
   formatDuration,
   jobRow,
   jobRows,
+  keepDisabledReason,
   kindLabel,
   labRows,
   serveDisabledReason,
@@ -131,4 +132,16 @@ test('a lab run is one line: its handler, jobs, levels, and what is still runnin
   assert.equal(rows[0].label, '%rp_bench fetch · 9 jobs at 1, 2 · 2 running · 2 failed');
   assert.equal(rows[0].live, true);
   assert.equal(asSnapshot({ type: 'snapshot', handlers: [], jobs: [] })?.lab_runs.length, 0); // an older kernel
+});
+
+test('a job that ended with a result can be kept as a test, when the kernel has %rp_tests', () => {
+  const now = Date.now();
+  assert.equal(jobRow(job, now, now).keepable, true);
+  assert.equal(jobRow({ ...job, status: 'FAILED' }, now, now).keepable, true);
+  for (const status of ['IN_QUEUE', 'IN_PROGRESS', 'CANCELLED', 'TIMED_OUT']) {
+    assert.equal(jobRow({ ...job, status }, now, now).keepable, false, status);
+  }
+  assert.equal(keepDisabledReason(snapshot({ features: { export: true, serve: true, tests: true } })), null);
+  assert.match(keepDisabledReason(snapshot())!, /%rp_tests/); // an older kernel: no tests feature
+  assert.match(keepDisabledReason(null)!, /load_ext/);
 });

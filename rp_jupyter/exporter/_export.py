@@ -10,8 +10,10 @@ from ..exceptions import ExportError
 from ._cells import Cell, parse_cells
 from ._docker import choose_base_image, dockerfile, dockerignore, readme, test_input
 from ._handler import render_handler, select_statements
+from ._hub import HubFacts, hub_files, publishing_readme
 from ._model import Environment, HandlerConfig
 from ._requirements import imported_modules, pip_installs, requirements
+from ._schema import hub_problems as check_hub_files
 from ._writer import Written, diff_text, read_manifest, sha256, write_files
 
 __all__ = ["Drift", "Export", "build_export", "drift", "write_export"]
@@ -29,6 +31,7 @@ class Export:
     report: Any = None  # the VerifyReport when verified
     version: str = ""  # the rp_jupyter that made it (recorded in the folder's manifest)
     written: Written | None = None  # what writing it did, file by file
+    hub_problems: list[str] = dataclasses.field(default_factory=list)  # .runpod/*.json against the schemas
 
     def __repr__(self) -> str:
         where = f" to {self.directory}" if self.directory else ""
@@ -61,8 +64,10 @@ def build_export(
     request: dict[str, Any] | None = None,
     notebook: str | None = None,
     base_image: str | None = None,
+    hub: HubFacts | None = None,
 ) -> Export:
-    """Everything a RunPod worker repository needs, as text. Pure: the same inputs give the same bytes."""
+    """Everything a RunPod worker repository needs, as text. Pure: the same inputs give the same bytes.
+    With ``hub``, also the RunPod Hub's ``.runpod/hub.json`` and ``.runpod/tests.json``, checked."""
     statements = parse_cells(cells)
     chosen, add_runpod = select_statements(statements, config)
     labels = list(dict.fromkeys(s.label for s in chosen))
@@ -74,7 +79,7 @@ def build_export(
     files = {
         ".dockerignore": dockerignore(),
         "Dockerfile": dockerfile(base, header),
-        "README.md": readme(config, base, source, request is not None),
+        "README.md": readme(config, base, source, request is not None) + "\n" + publishing_readme(config.name, hub is not None),
         "handler.py": render_handler(config, chosen, add_runpod, _header(config, env, source, labels)),
         "requirements.txt": reqs.text,
         "test_input.json": test_input(request),
@@ -82,7 +87,13 @@ def build_export(
     notes = [f"module {m!r} is not from an installed distribution: copy it next to handler.py" for m in reqs.unknown_modules]
     if request is None:
         notes.append("no successful job of this handler yet: test_input.json holds an empty input")
-    return Export(config.name, files, labels, notes, version=env.rp_jupyter)
+    problems: list[str] = []
+    if hub is not None:  # the RunPod Hub's files (issue 14): generated, then checked against the schemas
+        hub_texts, hub_notes = hub_files(config, cells, statements, modules, env, base, files, hub)
+        files.update(hub_texts)
+        problems = check_hub_files(files)
+        notes += [f"hub: {note}" for note in hub_notes] + [f"hub problem: {problem}" for problem in problems]
+    return Export(config.name, files, labels, notes, version=env.rp_jupyter, hub_problems=problems)
 
 
 def _header(config: HandlerConfig, env: Environment, source: str, labels: list[str] | None) -> list[str]:

@@ -55,10 +55,12 @@ class VerifyReport:
     caught: list[Any] = dataclasses.field(default_factory=list)  # ... refused, and caught by the code (optional)
     clean_room_notes: list[str] = dataclasses.field(default_factory=list)  # Dockerfile / requirements problems
     cold_start: Any = None  # the ColdStart rehearsal of the first start
+    tests: Any = None  # the kept tests (a TestTable: notebook and worker columns), when there are some
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(check.ok for check in self.checks)
+        tests_ok = self.tests is None or self.tests.ok
+        return bool(self.checks or self.tests) and all(check.ok for check in self.checks) and tests_ok
 
     @property
     def problems(self) -> list[str]:
@@ -71,7 +73,8 @@ class VerifyReport:
         return next((check for check in self.checks if not check.ok), None)
 
     def __repr__(self) -> str:
-        head = (f"verify {self.handler!r} ({self.directory}): {len(self.checks)} job(s) under the real runpod "
+        tests = f" and {len(self.tests.rows)} kept test(s)" if self.tests is not None else ""
+        head = (f"verify {self.handler!r} ({self.directory}): {len(self.checks)} job(s){tests} under the real runpod "
                 f"{self.runpod_version} worker, {self.worker_starts} start(s), {self.seconds:.1f} s")
         lines = [head + (": all match the notebook" if self.ok else "")]
         lines += [f"clean room: {problem}" for problem in self.problems]
@@ -84,8 +87,10 @@ class VerifyReport:
             diverged = sum(not check.ok for check in self.checks)
             lines.append(f"{diverged} job(s) diverge; first: job {first.id}: {first.what}")
             lines.append(first.diff)
-            if self.log_tail:
-                lines += ["worker log (tail):", self.log_tail]
+        if self.tests is not None:
+            lines.append(repr(self.tests))
+        if not self.ok and self.log_tail:
+            lines += ["worker log (tail):", self.log_tail]
         if self.cold_start is not None:
             lines.append(repr(self.cold_start))
         return "\n".join(line for line in lines if line)
@@ -94,30 +99,33 @@ class VerifyReport:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        """The report as text, with the cold start as a table with bars (static: saved notebooks keep it)."""
+        """The report as text, with the kept tests and the cold start as tables (static: saved notebooks keep them)."""
         import html
 
         text = repr(self)
-        if self.cold_start is not None:
-            text = text.replace(repr(self.cold_start), "").rstrip()
-        cold = self.cold_start._repr_html_() if self.cold_start is not None else ""
-        return f"<pre>{html.escape(text)}</pre>{cold}"
+        tables = [part for part in (self.tests, self.cold_start) if part is not None]  # the kept tests, the cold start
+        for part in tables:
+            text = text.replace(repr(part), "")
+        text = "\n".join(line for line in text.splitlines() if line).rstrip()
+        return f"<pre>{html.escape(text)}</pre>" + "".join(part._repr_html_() for part in tables)
 
 
 def compare_jobs(notebook: Iterable[JobWire], worker: dict[str, JobWire]) -> list[JobCheck]:
     return [_compare(expected, worker.get(expected.id)) for expected in notebook]
 
 
-def _compare(expected: JobWire, actual: JobWire | None) -> JobCheck:
+def _compare(expected: JobWire, actual: JobWire | None, labels: tuple[str, str] = ("notebook", "exported worker")) -> JobCheck:
+    """Final result, then stream chunks, then progress updates; the first difference as a diff between
+    ``labels`` (also used by the recorded tests, which compare a replay with its recording)."""
     if actual is None or actual.final is None:
-        return JobCheck(expected.id, False, "the worker posted no final result", _diff(_final(expected.final), None))
+        return JobCheck(expected.id, False, "the worker posted no final result", _diff(_final(expected.final), None, labels))
     for what, want, got in (
         ("final result", _final(expected.final), _final(actual.final)),
         ("stream chunks", expected.stream, actual.stream),
         ("progress updates (any order)", _sorted(expected.progress), _sorted(actual.progress)),
     ):
         if want != got:
-            return JobCheck(expected.id, False, what, _diff(want, got))
+            return JobCheck(expected.id, False, what, _diff(want, got, labels))
     return JobCheck(expected.id, True)
 
 
@@ -170,7 +178,7 @@ def _frames(traceback_text: str) -> list[str]:
     return out
 
 
-def _diff(want: Any, got: Any) -> str:
+def _diff(want: Any, got: Any, labels: tuple[str, str] = ("notebook", "exported worker")) -> str:
     a = json.dumps(want, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     b = json.dumps(got, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    return "\n".join(difflib.unified_diff(a, b, "notebook", "exported worker", lineterm="", n=2))
+    return "\n".join(difflib.unified_diff(a, b, *labels, lineterm="", n=2))

@@ -7,7 +7,8 @@ sent only when it changed, through the views' clock (≤ 5 a second, at once whe
 chunk; ``{"type": "ack", "id"}`` when a command starts and ``{"type": "reply", "id", "ok", "text"}``
 when it ends; ``{"type": "bye"}`` on ``%unload_ext``.
 In (pages → kernel): ``subscribe``, ``run`` (a handler with its last request), ``cancel``, ``export``
-(through ``%rp_export``), ``serve`` / ``stop_serve`` (through ``%rp_serve``).
+(through ``%rp_export``, ``hub`` adds ``--hub``), ``serve`` / ``stop_serve`` (through ``%rp_serve``),
+``keep`` (a job kept as a test, through ``%rp_tests add``).
 
 One comm for the kernel, owned by it and never opened on a page (see :class:`Hub`): a page load leaves
 nothing behind, and the page never sends comm messages over a kernel subshell.
@@ -260,8 +261,13 @@ class Hub:
         line = shlex.join([str(data["handler"]), "--out", str(data["out"])])
         if data.get("base_image"):
             line += " " + shlex.join(["--base-image", str(data["base_image"])])
+        if data.get("hub"):
+            line += " --hub"
         ok, text = self._magic("rp_export", line)
         return ok, text, ({"directory": os.path.abspath(expand_path(str(data["out"])))} if ok else {})
+
+    def _cmd_keep(self, data: dict[str, Any]) -> tuple[bool, str]:
+        return self._magic("rp_tests", shlex.join(["add", str(data["handler"]), str(data["job"])]))
 
     def _cmd_serve(self, data: dict[str, Any]) -> tuple[bool, str]:
         return self._magic("rp_serve", f"--port {int(data.get('port', 8000))}")
@@ -322,7 +328,7 @@ class Hub:
 
     def _features(self) -> dict[str, bool]:
         line = self.shell.magics_manager.magics["line"]
-        return {"export": "rp_export" in line, "serve": "rp_serve" in line}
+        return {"export": "rp_export" in line, "serve": "rp_serve" in line, "tests": "rp_tests" in line}
 
     @staticmethod
     def _server_url() -> str | None:

@@ -1,4 +1,5 @@
-"""``%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--check DIR]`` and the kernel's cells.
+"""``%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--hub] [--check DIR]`` and the
+kernel's cells.
 
 The executed cells come from the kernel's history, turned into plain Python here (the exporter
 never sees IPython): a ``%%rp_handler`` (or ``%%time``-like) cell contributes its body, other cell
@@ -17,6 +18,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import session
+from .._hubbing import CATEGORIES
 from ..exceptions import UsageProblem
 from ..exporter import Cell
 from ._args import parse_flags
@@ -70,17 +72,26 @@ class ExportMagics(Magics):
     @argument("--force", action="store_true",
               help="replace files export did not write, or edited by hand (each kept as NAME.bak)")
     @argument("--check", metavar="DIR", help="report how DIR differs from what export would write now")
+    @argument("--hub", action="store_true", help="also write the RunPod Hub's .runpod/hub.json and tests.json")
+    @argument("--category", choices=CATEGORIES, help="the Hub listing's category (default: guessed from imports)")
     @line_magic
     def rp_export(self, line: str) -> Any:
-        """%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--check DIR]"""
+        """%rp_export NAME [--out DIR] [--base-image IMAGE] [--verify] [--force] [--hub [--category C]] [--check DIR]"""
         args = parse_flags(self.rp_export, line)
         try:
             if args.check:
                 return _check(args.name, args.check, args.base_image)
             return session.export(args.name, args.out, base_image=args.base_image, verify=args.verify,
-                                  force=args.force)
+                                  force=args.force, **_hub_options(args))
         except UsageProblem as exc:
             raise UsageError(str(exc)) from None
+
+
+def _hub_options(args: Any) -> dict[str, Any]:
+    """``--hub [--category C]`` (issue 14); ``--category`` alone implies ``--hub``."""
+    if not args.hub and args.category is None:
+        return {}
+    return {"hub": True, "category": args.category}
 
 
 def _check(name: str, directory: str, base_image: str | None) -> Any:

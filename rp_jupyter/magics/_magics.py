@@ -29,6 +29,7 @@ from ._request import load_json, parse_run_line, read_request_file
 from ._serve import ServeMagics
 from ._serve import unload as unload_serve
 from ._show import has_widgets, install_display, uninstall_display
+from ._tests import TestsMagics, retest
 from ._worker_cell import run_as_worker_module
 
 __all__ = ["RunPodMagics", "load", "unload"]
@@ -83,10 +84,11 @@ class RunPodMagics(Magics):
     @argument("--concurrency", type=int, metavar="N", help="a fixed concurrency_modifier returning N")
     @argument("--timeout", type=float, metavar="S", help="execution timeout in seconds (0 = none)")
     @argument("--tokenizer", metavar="FN", help="a function text -> token count, for the views' tokens/s")
+    @argument("--retest", action="store_true", help="replay the handler's kept tests (%%rp_tests) once registered")
     @no_var_expand
     @line_cell_magic
     def rp_handler(self, line: str, cell: str | None = None) -> None:
-        """%%rp_handler [NAME] [--aggregate] [--concurrency N] [--timeout S]
+        """%%rp_handler [NAME] [--aggregate] [--concurrency N] [--timeout S] [--retest]
 
         Run the cell (a RunPod handler.py, ``runpod.serverless.start({...})`` line included) and
         register its handler: the one passed to ``start``, else the function named ``handler``.
@@ -113,6 +115,8 @@ class RunPodMagics(Magics):
             existed = replaced in session.get_runtime().handlers
             spec = session.register_config(config, args.name, **overrides)
         print(_registered_line(spec, existed))
+        if args.retest:
+            retest(self.shell, spec.name)
 
     def _user_function(self, name: str) -> Any:
         found = self.shell.user_ns.get(name) if self.shell is not None else None
@@ -222,7 +226,7 @@ def _registered_line(spec: HandlerSpec, replaced: bool) -> str:
 
 
 _loaded: list[Any] = []
-MAGICS: tuple[type[Magics], ...] = (RunPodMagics, ExportMagics, ServeMagics, BenchMagics)
+MAGICS: tuple[type[Magics], ...] = (RunPodMagics, ExportMagics, ServeMagics, BenchMagics, TestsMagics)
 """Every magics class of the extension: registered on load, removed on unload."""
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..runtime import json_problem
+from ..exceptions import RequestError
+from ..runtime import load_json as load_request_json
 
 __all__ = ["RunArgs", "load_json", "parse_run_line"]
 
@@ -30,15 +31,16 @@ class RunArgs:
 
 
 def load_json(text: str, where: str) -> Any:
-    """``json.loads`` with a one-line error that says where the JSON breaks."""
+    """The runtime's ``load_json`` (one line that says where the JSON breaks, or what JSON cannot
+    carry: NaN, a number over Python's digit limit, nesting past the stack) as a ``UsageError``."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{where} is not valid JSON: {json_problem(text, exc)}") from None
-    except ValueError as exc:  # an int over Python's digit limit
-        raise UsageError(f"{where} cannot be read: {exc}") from None
-    except RecursionError:
-        raise UsageError(f"{where} is nested too deeply to be read") from None
+        return load_request_json(text, where)
+    except RequestError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(token)
 
 
 def parse_run_line(line: str) -> RunArgs:
@@ -62,10 +64,13 @@ def _flags_and_json(rest: str, args: RunArgs) -> list[str]:
         return _split(rest)
     before = rest[:start]
     try:
-        args.request, end = json.JSONDecoder().raw_decode(rest, start)
-    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        args.request, end = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode(rest, start)
+    except json.JSONDecodeError as exc:
         load_json(rest[start:], "the request")  # raises with the position
-        raise UsageError(f"the request is not valid JSON: {exc}") from None
+        raise UsageError(f"the request is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):  # NaN, too many digits, too deep: said as the runtime says it
+        load_json(rest[start:], "the request")
+        raise UsageError("the request is not JSON") from None
     return _split(before) + _split(rest[end:])
 
 

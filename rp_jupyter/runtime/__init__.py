@@ -4,14 +4,16 @@ from ._job import Job, JobEvent
 from ._logs import LogLine, current_job
 from ._runtime import Runtime
 from ._scheduler import AbandonedCall
-from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
-from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, json_problem
+from ._shaping import MAX_JSON_DEPTH, RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
+from ._spec import DEFAULT_EXECUTION_TIMEOUT, POLICY_RANGES_MS, HandlerSpec, json_problem, load_json
 from ._status import JobStatus
 from ._watchdog import DEFAULT_STALL_THRESHOLD
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
     "DEFAULT_STALL_THRESHOLD",
+    "MAX_JSON_DEPTH",
+    "POLICY_RANGES_MS",
     "RUNSYNC_LIMIT_BYTES",
     "RUN_LIMIT_BYTES",
     "AbandonedCall",
@@ -25,4 +27,5 @@ __all__ = [
     "classify",
     "current_job",
     "json_problem",
+    "load_json",
 ]

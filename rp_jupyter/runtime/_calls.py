@@ -82,7 +82,7 @@ class _Stream:
         error = chunk_error(value)
         if error is not None:
             return {"error": error}
-        if type(value) is not str:
+        if type(value) is not str or not value.isascii():  # (an ASCII string needs no check: the hot path)
             try:
                 value = check_wire(value, f"stream chunk {self.count}", consequence=_CHUNK_LOST)
             except NotSerializable as exc:

@@ -10,9 +10,11 @@ import enum
 import importlib.metadata
 import inspect
 import json
+import math
 import os
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from types import TracebackType
 from typing import Any
@@ -21,14 +23,20 @@ __all__ = [
     "RUN_LIMIT_BYTES",
     "RUNSYNC_LIMIT_BYTES",
     "HandlerKind",
+    "MAX_JSON_DEPTH",
     "NotSerializable",
+    "WireError",
+    "WireProblem",
     "check_wire",
     "chunk_error",
     "classify",
+    "describe_problem",
     "exception_error",
+    "find_problem",
     "generator_error",
     "runpod_version",
     "shape_return",
+    "wire_text",
 ]
 
 RUN_LIMIT_BYTES = 10 * 1024 * 1024
@@ -134,37 +142,147 @@ def generator_error(exc: BaseException) -> str:
     return f"handler: {exc!s} \ntraceback: {_handler_traceback(exc)}"
 
 
+MAX_JSON_DEPTH = 256
+"""The deepest nesting rp_jupyter takes or gives as JSON (requests and results alike): far beyond any
+real payload, and well inside what every JSON encoder and decoder on the way has the stack for
+(Python's own fail near 1,000 levels, on RunPod's worker too)."""
+
+WireProblem = tuple[str, str, Any]
+"""(kind, path, value): what JSON cannot carry, where. Kinds: type, key, nan, surrogate, circular,
+deep, digits."""
+
+
 class NotSerializable(Exception):
     """A value RunPod's worker could not post (it would be lost, the job left IN_PROGRESS)."""
 
     LOST_RESULT = "On RunPod the worker could not post it and the job would stay IN_PROGRESS until its execution timeout."
+    TOO_DEEP = ("RunPod's worker itself fails near 1,000 levels (Python's JSON encoder runs out of stack); "
+                "rp_jupyter stops earlier, so that everything that reads the result has stack to spare.")
 
-    def __init__(self, what: str, value: Any, path: str, consequence: str = LOST_RESULT) -> None:
-        kind = type(value).__name__
-        where = f" at {path}" if path else ""
-        super().__init__(f"rp_jupyter: the handler's {what} is not JSON-serialisable ({kind}{where}). {consequence}")
+    def __init__(self, what: str, value: Any, path: str, consequence: str = LOST_RESULT, kind: str = "type") -> None:
+        self.problem: WireProblem = (kind, path, value)
+        consequence = self.TOO_DEEP if kind == "deep" else consequence
+        super().__init__(f"rp_jupyter: the handler's {what} {describe_problem(self.problem)}. {consequence}")
 
 
-def _find_unserializable(value: Any, path: str) -> tuple[Any, str]:
+def describe_problem(problem: WireProblem) -> str:
+    """One clause saying what JSON cannot carry and where (``holds NaN (float at output['x'])...``)."""
+    kind, path, value = problem
+    where = f" at {_short(path)}" if path else ""
+    if kind == "nan":
+        token = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return f"holds {token} ({type(value).__name__}{where}): JSON has no NaN or Infinity, so RunPod's API cannot carry it"
+    if kind == "surrogate":
+        return (f"holds a lone surrogate {value!r} (str{where}): not valid Unicode, so it cannot be sent as "
+                "UTF-8 JSON")
+    if kind == "circular":
+        return f"is circular: {_short(path)} is {_short(value)} again, and JSON cannot carry a value that contains itself"
+    if kind == "deep":
+        return f"nests deeper than {MAX_JSON_DEPTH} levels{where}: rp_jupyter's limit for JSON"
+    if kind == "digits":
+        return (f"holds a whole number of more than {sys.get_int_max_str_digits()} digits{where}: "
+                "over Python's limit for converting integers to text")
+    return f"is not JSON-serialisable ({type(value).__name__}{where})"
+
+
+def _short(path: str, keep: int = 60) -> str:
+    return path if len(path) <= keep else f"{path[:keep]}… ({path.count('[')} levels deep)"
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """The kind of problem with a value that is not a container (None when JSON can carry it)."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "surrogate"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "nan"
+    if isinstance(value, int):  # bool too
+        if value.bit_length() > 13_000:  # near 4,300 digits: ask Python itself
+            try:
+                int.__repr__(value)
+            except ValueError:
+                return "digits"
+        return None
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return None
+    return "type"
+
+
+def _children(value: Any, path: str) -> Iterator[tuple[Any, str, Any]]:
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                return key, f"{path} (a key)"
-            found = _find_unserializable(item, f"{path}[{key!r}]")
-            if found[1] != "":
-                return found
-        return None, ""
-    if isinstance(value, (list, tuple)):
+            yield key, f"{path}[{key!r}]", item
+    else:
         for index, item in enumerate(value):
-            found = _find_unserializable(item, f"{path}[{index}]")
-            if found[1] != "":
-                return found
-        return None, ""
+            yield _NO_KEY, f"{path}[{index}]", item
+
+
+_NO_KEY = object()
+
+
+class WireError(ValueError):
+    """JSON cannot carry a value; ``problem`` says what and where."""
+
+    def __init__(self, problem: WireProblem) -> None:
+        super().__init__(describe_problem(problem))
+        self.problem = problem
+
+
+def find_problem(value: Any, path: str) -> WireProblem | None:
+    """The first thing in ``value`` that JSON cannot carry, in document order; None when all is well.
+
+    Iterative (a value nested far too deep, or circular, is named, not a ``RecursionError``)."""
+    kind = _scalar_problem(value)
+    if kind is not None or not isinstance(value, (dict, list, tuple)):
+        return (kind, path, _surrogate(value) if kind == "surrogate" else value) if kind else None
+    ancestors, stack = {id(value): path}, [(_children(value, path), path, id(value))]
+    while stack:
+        children, parent, _ = stack[-1]
+        for key, child_path, item in children:
+            if key is not _NO_KEY and not (key is None or isinstance(key, (str, int, float))):
+                return "type", f"{parent} (a key)", key
+            kind = _scalar_problem(item)
+            if kind is not None:
+                return kind, child_path, _surrogate(item) if kind == "surrogate" else item
+            if isinstance(item, (dict, list, tuple)):
+                if id(item) in ancestors:
+                    return "circular", child_path, ancestors[id(item)]
+                if len(stack) >= MAX_JSON_DEPTH:
+                    return "deep", child_path, item
+                ancestors[id(item)] = child_path
+                stack.append((_children(item, child_path), child_path, id(item)))
+                break
+        else:
+            del ancestors[stack.pop()[2]]
+    return None
+
+
+def _surrogate(text: str) -> str:
+    return next(ch for ch in text if "\ud800" <= ch <= "\udfff")
+
+
+def wire_text(value: Any, root: str = "") -> str:
+    """``value`` as the JSON text a RunPod client would receive, or :class:`WireError` naming the first
+    problem: not JSON-serialisable, NaN, a lone surrogate, circular, deeper
+    than :data:`MAX_JSON_DEPTH`. Cheap when all is well: the search for the problem runs on failure
+    (and the depth walk only when the text has more than MAX_JSON_DEPTH brackets). Problem paths start
+    at ``root``."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return value, path or "."
-    return None, ""
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        if not text.isascii():
+            text.encode()
+        deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH and find_problem(value, root) is not None
+    except (TypeError, ValueError, RecursionError) as exc:
+        fallback = ("deep" if isinstance(exc, RecursionError) else "type", root, value)
+        raise WireError(find_problem(value, root) or fallback) from None
+    if deep:
+        raise WireError(find_problem(value, root) or ("deep", root, value))
+    return text
 
 
 def check_wire(
@@ -172,15 +290,16 @@ def check_wire(
 ) -> Any:
     """Return ``value`` as a RunPod client would receive it (JSON round trip: tuples become lists).
 
-    Raises :class:`NotSerializable` where the SDK's post would fail, or ``ValueError`` over ``limit``.
+    Raises :class:`NotSerializable` where the SDK's post would fail (or JSON cannot carry the value:
+    NaN, a lone surrogate, circular, too deep), ``ValueError`` over ``limit``.
     """
-    if type(value) is str and limit is None:
+    if type(value) is str and limit is None and _scalar_problem(value) is None:
         return value
     try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        bad, path = _find_unserializable(value, what)
-        raise NotSerializable(what, bad if path else value, path, consequence) from None
+        text = wire_text(value, what)
+    except WireError as exc:
+        kind, path, bad = exc.problem
+        raise NotSerializable(what, bad, path, consequence, kind) from None
     if limit is not None and len(text.encode()) > limit:
         size = len(text.encode()) / 1e6
         raise ValueError(

@@ -5,13 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import PayloadTooLargeError, RegistrationError, RequestError
-from ._shaping import HandlerKind, classify
+from ._shaping import MAX_JSON_DEPTH, HandlerKind, WireError, classify, wire_text
 
-__all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "execution_timeout", "json_problem", "make_spec", "parse_request"]
+__all__ = [
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "POLICY_RANGES_MS",
+    "HandlerSpec",
+    "execution_timeout",
+    "json_problem",
+    "load_json",
+    "make_spec",
+    "parse_request",
+]
 
 DEFAULT_EXECUTION_TIMEOUT = 600.0
 """RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
@@ -82,13 +92,48 @@ def json_problem(text: str, exc: json.JSONDecodeError) -> str:
     return f"{where} near {line[max(0, exc.colno - 20): exc.colno + 20]!r}" if line.strip() else where
 
 
+def load_json(data: str | bytes | bytearray, what: str = "the request") -> Any:
+    """Parse JSON as RunPod's API would take it; a :class:`RequestError` with one line otherwise.
+
+    Refuses what Python's ``json`` lets through but JSON has not (``NaN``, ``Infinity``), and turns
+    what it raises past ``JSONDecodeError`` (a number over the 4,300-digit limit, nesting that runs out
+    of stack, bytes that are not text) into the same one-line error.
+    """
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"{what} is not valid JSON: {json_problem(exc.doc, exc)}") from None
+    except _Constant as exc:
+        raise RequestError(f"{what} holds {exc}, which is not JSON (JSON has no NaN or Infinity)") from None
+    except RecursionError:
+        raise RequestError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels: rp_jupyter's limit for JSON") from None
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"{what} is not UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:  # Python's limit on digits: "Exceeds the limit (4300 digits) ..."
+        digits = re.search(r"value has (\d+) digits", str(exc))
+        raise RequestError(
+            f"{what} holds a whole number of {digits.group(1) + ' digits' if digits else 'too many digits'}, over "
+            f"Python's limit of {sys.get_int_max_str_digits()} digits for converting text to integers"
+        ) from None
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _Constant(token)
+
+
 def parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:
-    """Validate a request body as RunPod's API would; returns a private JSON copy of it."""
-    if isinstance(request, (str, bytes)):
-        try:
-            request = json.loads(request)  # bytes in any encoding json detects, as before
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"the request is not valid JSON: {json_problem(exc.doc, exc)}") from None
+    """Validate a request body as RunPod's API would; returns a private JSON copy of it.
+
+    JSON text or bytes is parsed with :func:`load_json`; a dict must be JSON all the way down (no NaN,
+    no lone surrogates, not circular, at most :data:`MAX_JSON_DEPTH` levels); ``policy`` values must be
+    in RunPod's ranges. Every refusal is a :class:`RequestError` with one line.
+    """
+    if isinstance(request, (str, bytes, bytearray)):
+        request = load_json(request)  # bytes in any encoding json detects, as before
     if not isinstance(request, dict):
         raise RequestError(
             f'a request is a JSON object like {{"input": {{...}}}}, got {type(request).__name__}'
@@ -96,27 +141,46 @@ def parse_request(request: Any, limit: int, route: str) -> dict[str, Any]:
     if request.get("input") is None:
         raise RequestError('the request has no "input" (RunPod requires {"input": ...})')
     try:
-        text = json.dumps(request, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"the request is not JSON-serialisable: {exc}") from None
+        text = wire_text(request, "request")
+    except WireError as exc:
+        raise RequestError(f"the request {exc}") from None
     size = len(text.encode())
     if size > limit:
         raise PayloadTooLargeError(
             f"the request is {size / 1e6:.1f} MB, over RunPod's {limit // (1024 * 1024)} MB limit for {route}"
         )
     body: dict[str, Any] = json.loads(text)
+    _check_policy(body.get("policy"))
     return body
 
 
-def execution_timeout(body: dict[str, Any], default: float | None) -> float | None:
-    policy = body.get("policy")
+POLICY_RANGES_MS = {"executionTimeout": (1, 7 * 24 * 3600 * 1000), "ttl": (10_000, 7 * 24 * 3600 * 1000)}
+"""``policy`` values RunPod takes, in ms: ``ttl`` 10 s to 7 days; ``executionTimeout`` up to 7 days (RunPod's
+minimum of 5 s is not enforced: a 1 s timeout makes a quick test)."""
+
+
+def _check_policy(policy: Any) -> None:
     if policy is None:
-        return default
+        return
     if not isinstance(policy, dict):
         raise RequestError(f'"policy" must be an object, got {type(policy).__name__}')
-    value = policy.get("executionTimeout")
+    for key, (low, high) in POLICY_RANGES_MS.items():
+        value = policy.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{type(value).__name__} {repr(value)[:20]}…"
+            raise RequestError(f'"policy.{key}" must be whole ms from {low} to {high} (7 days), got {shown}')
+    if "lowPriority" in policy and not isinstance(policy["lowPriority"], bool):
+        raise RequestError(f'"policy.lowPriority" must be true or false, got {policy["lowPriority"]!r}')
+
+
+def execution_timeout(body: dict[str, Any], default: float | None) -> float | None:
+    """``policy.executionTimeout`` in s (validated by :func:`parse_request`), else ``default``."""
+    policy = body.get("policy")
+    value = policy.get("executionTimeout") if isinstance(policy, dict) else None
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:  # a body not from parse_request
         raise RequestError(f'"policy.executionTimeout" must be a positive number of ms, got {value!r}')
-    return value / 1000
+    return min(value, POLICY_RANGES_MS["executionTimeout"][1]) / 1000

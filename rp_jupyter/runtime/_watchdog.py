@@ -85,11 +85,15 @@ class Timers:
             self._start()
             self._cond.notify()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop the thread (waiting up to ``timeout`` s for it: it never runs user code)."""
         with self._cond:
             self._stopped = True
             self._heap.clear()
             self._cond.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _prune(self) -> None:
         """Drop timers nobody needs any more (the jobs ended): the heap stays the size of what is live."""

@@ -13,9 +13,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..runtime import json_problem
+from ..exceptions import RequestError
+from ..runtime import load_json
 
-__all__ = ["HttpError", "authorized", "error_response", "read_json", "wait_seconds"]
+__all__ = ["HttpError", "JsonResponse", "authorized", "error_response", "read_json", "wait_seconds"]
 
 EMPTY_BODY_LIMIT = 64 * 1024
 """Routes without a request body (cancel, retry, status, ...) still read up to this much, then refuse."""
@@ -31,8 +32,20 @@ class HttpError(Exception):
         self.status = status
 
 
+class JsonResponse(JSONResponse):
+    """Starlette's ``JSONResponse``, UTF-8 as RunPod answers; a lone surrogate in a value (which UTF-8
+    cannot carry) goes out as its ``\\udXXX`` escape instead of failing the response."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JsonResponse({"error": message}, status_code=status, headers=headers)
 
 
 def authorized(header: str | None, api_key: str) -> bool:
@@ -46,26 +59,35 @@ def authorized(header: str | None, api_key: str) -> bool:
 
 
 async def read_json(request: Request, limit: int, route: str, *, required: bool) -> Any:
-    """The JSON body (None when empty and not ``required``); 413, 415 or 400 otherwise."""
+    """The JSON body (None when empty and not ``required``); 413, 415 or 400 otherwise.
+
+    A POST must declare ``application/json`` (or ``+json``), and any body must: a web page can send a
+    body without one, or as ``text/plain``, without the browser asking the server first (CORS), so
+    such a request is how a page you visit would try to run a job. A POST with no body and no
+    ``Content-Type`` (``curl -X POST .../cancel/ID``, as RunPod's docs show) is fine.
+    """
+    declared = request.headers.get("content-type")
+    if declared is not None and request.method == "POST":
+        _check_content_type(declared, route)
     raw = await _read_limited(request, limit, route)
     if not raw.strip():
         if required:
             raise HttpError(400, f'{route} needs a JSON body like {{"input": {{...}}}}')
         return None
-    _check_content_type(request.headers.get("content-type"), route)
+    _check_content_type(declared, route)
     try:
         text = raw.decode("utf-8-sig")  # a BOM is tolerated, as json.loads of bytes does
     except UnicodeDecodeError as exc:
         raise HttpError(400, f"the body of {route} is not UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HttpError(400, f"the body of {route} is not valid JSON: {json_problem(text, exc)}") from None
+        return load_json(text, f"the body of {route}")
+    except RequestError as exc:
+        raise HttpError(400, str(exc)) from None
 
 
 async def _read_limited(request: Request, limit: int, route: str) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HttpError(413, _too_large(int(declared), limit, route))
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -84,19 +106,18 @@ def _too_large(size: int, limit: int, route: str, at_least: bool = False) -> str
 
 
 def _check_content_type(value: str | None, route: str) -> None:
-    if value is None:
-        return  # lenient: a body without a content type is tried as JSON
-    media = value.split(";", 1)[0].strip().lower()
+    media = (value or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise HttpError(415, f"{route} takes JSON: send Content-Type: application/json (got {media or 'none'})")
 
 
 def wait_seconds(raw: str | None) -> float:
-    """``/runsync?wait=ms``: RunPod's default 90000, clamped to its range 1000–300000."""
+    """``?wait=ms`` of ``/runsync`` and ``/status-sync``: RunPod's default 90000, clamped to its range
+    1000–300000."""
     if raw is None:
         return WAIT_DEFAULT_MS / 1000
     try:
-        value = int(raw)
+        value = int(raw) if len(raw) <= 20 else int("x")
     except ValueError:
-        raise HttpError(400, f"wait must be a whole number of milliseconds, got {raw!r}") from None
+        raise HttpError(400, f"wait must be a whole number of milliseconds, got {raw[:40]!r}") from None
     return min(max(value, WAIT_MIN_MS), WAIT_MAX_MS) / 1000

@@ -34,6 +34,17 @@ _SCHEMAS: dict[str, Any] = {
             "executionTime": {"type": "integer"},
             "output": {},
             "error": {},
+            "webhookDelivery": {
+                "type": "object",
+                "description": "rp_jupyter's extra, for a request with a webhook: what became of the delivery",
+                "required": ["url", "state", "attempts"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "state": {"type": "string", "enum": ["PENDING", "DELIVERED", "FAILED"]},
+                    "attempts": {"type": "integer"},
+                    "error": {"type": "string"},
+                },
+            },
         },
     },
     "Stream": {
@@ -67,12 +78,13 @@ _SCHEMAS: dict[str, Any] = {
 _ERRORS = {
     "400": "malformed JSON, no input, bad policy or webhook",
     "401": "missing or wrong API key",
+    "403": "a foreign Host on a loopback bind, or a web page's Origin that was not allowed",
     "404": "unknown endpoint, or unknown (or expired) job id",
     "409": "the job's state does not allow it (retry)",
     "413": "over RunPod's payload limit",
     "405": "method not allowed on this route",
     "415": "not JSON",
-    "503": "the runtime is shutting down",
+    "503": "the server is stopping, or the runtime is shutting down",
 }
 
 
@@ -103,11 +115,15 @@ def openapi_document() -> dict[str, Any]:
     runsync = _operation("Run a job and wait for it (?wait=ms, 1000–300000, default 90000)", "JobStatus", body=True)
     runsync["parameters"].append({"name": "wait", "in": "query", "required": False, "schema": {"type": "integer"}})
     status = _operation("A job's status", "JobStatus", job_id=True)
+    status_sync = _operation("A job's status once it ends, or after ?wait=ms (1000–300000, default 90000)",
+                             "JobStatus", job_id=True)
+    status_sync["parameters"].append({"name": "wait", "in": "query", "required": False, "schema": {"type": "integer"}})
     stream = _operation("Chunks produced since the previous call", "Stream", job_id=True)
     paths = {
         "/v2/{endpoint}/run": {"post": _operation("Queue a job", "JobStatus", body=True)},
         "/v2/{endpoint}/runsync": {"post": runsync},
         "/v2/{endpoint}/status/{id}": {"get": status, "post": status},
+        "/v2/{endpoint}/status-sync/{id}": {"get": status_sync, "post": status_sync},
         "/v2/{endpoint}/stream/{id}": {"get": stream, "post": stream},
         "/v2/{endpoint}/cancel/{id}": {"post": _operation("Cancel a job", "JobStatus", job_id=True)},
         "/v2/{endpoint}/retry/{id}": {"post": _operation("Requeue a FAILED or TIMED_OUT job", "JobStatus", job_id=True)},

@@ -7,5 +7,7 @@ magics layer hands it, and the magics tell the views where the local endpoint is
 from ._job_view import JobView, resync_finished_views, use_local_endpoint
 from ._jobs_table import JobsPanel, use_job_groups
 from ._run_form import RunForm
+from ._tests_view import TestsView
 
-__all__ = ["JobView", "JobsPanel", "RunForm", "resync_finished_views", "use_job_groups", "use_local_endpoint"]
+__all__ = ["JobView", "JobsPanel", "RunForm", "TestsView", "resync_finished_views", "use_job_groups",
+           "use_local_endpoint"]

@@ -15,6 +15,7 @@ QUICK = [
     ("bench_runtime.py", ["--jobs", "50", "--chunks", "2000"], ["run_sync", "chunks/s through the runtime"]),
     ("bench_concurrency.py", ["--jobs", "40", "--io-ms", "2", "--levels", "1,8"], ["concurrency   8", "ratio"]),
     ("bench_view.py", ["--chunks", "2000", "--rounds", "1"], ["view / no view"]),
+    ("bench_tests.py", ["--tests", "5", "--chunks", "10", "--rounds", "1"], ["ratio replay / by hand", "export --hub / export"]),
     ("bench_kernel.py", ["--jobs", "4", "--chunks", "2000", "--probes", "3"], ["%load_ext rp_jupyter", "round trip"]),
     (
         "bench_server.py",

@@ -89,3 +89,31 @@ def test_an_export_that_no_longer_matches_the_notebook_is_caught(shell: Shell) -
     assert '-      "edited": true' in first.diff
     assert "diverge; first: job" in repr(report)
     assert (Path("echo-worker") / "handler.py").exists()
+
+
+def test_kept_tests_replay_in_the_notebook_and_under_the_real_sdk_as_one_table(shell: Shell) -> None:
+    source = (
+        "%%rp_handler greet\nimport runpod\n\n\ndef handler(job):\n    name = job['input']['name']\n"
+        "    runpod.serverless.progress_update(job, f'greeting {name}')\n"
+        "    if name == 'boom':\n        raise ValueError('cannot greet boom')\n"
+        "    return {'greeting': f'hello {name}', 'job': job['id']}\n"
+    )
+    shell.run(source)
+    run_jobs(shell, "greet", {"name": "Ada"}, {"name": "boom"})
+    shell.run("%rp_tests add greet " + " ".join(job.id for job in rp_jupyter.jobs()))
+    report = export_verified(shell, "greet")
+    assert [row.name for row in report.tests.rows] == ["greet_1", "greet_2"]
+    assert all(r.verdict == "pass" for row in report.tests.rows for r in row.results.values())
+    text = repr(report)
+    assert "2 job(s) and 2 kept test(s) under the real runpod" in text and "test     notebook" in text and "worker" in text
+    html = report._repr_html_()  # the kept tests as a table, not as text in the <pre>
+    assert html.count("data-verdict='pass'") == 4 and "test     notebook" not in html
+    # an edit the notebook has not replayed yet: both columns see it (the worker runs the new export)
+    shell.run(source.replace("hello", "hi"))
+    result = shell.run("%rp_export greet --out greet-worker --verify")
+    report = result.report
+    assert not report.ok
+    verdicts = {row.name: (row.results["notebook"].verdict, row.results["worker"].verdict) for row in report.tests.rows}
+    assert verdicts == {"greet_1": ("changed", "changed"), "greet_2": ("pass", "pass")}
+    assert '-    "greeting": "hello Ada",' in report.tests.rows[0].results["worker"].diff
+    assert "exported worker" in report.tests.rows[0].results["worker"].diff

@@ -68,6 +68,11 @@ TUTORIALS = {
                                 "already has files that rp_jupyter's export did not write: README.md",
                                 "handler.py imports shout_style (In[", "copy shout_style.py next to handler.py",
                                 "verify 'styled' (styled-worker): 1 job(s)"],
+    "hub_and_tests.ipynb": ["kept test 'caption_2'", "tests of 'caption' (runpod-tests/caption.json): 2 pass, 0 changed",
+                            "1 pass, 1 changed, 0 failed", '+    "caption": "Hello From the Notebook",',
+                            "updated test 'caption_1'", "and 2 kept test(s) under the real runpod", "notebook: 2 pass, 0 changed, 0 failed; worker: 2 pass",
+                            "all match the notebook", '"title": "Caption a text"', '"runsOn": "CPU"',
+                            '"name": "caption_2"', "the Hub indexes releases, not commits"],
     "local_endpoint.ipynb": ["['hello', 'from', 'the', 'official', 'client']", "(200, ['plain', 'http'])",
                              "server stopped"],
 }

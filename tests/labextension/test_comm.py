@@ -118,7 +118,7 @@ def test_pages_share_the_kernels_one_comm_and_a_retry_runs_a_command_once(lab: L
 
 def test_snapshot_handlers_jobs_counts_gpu(lab: Lab, kernel: Any) -> None:
     first = lab.attach()
-    assert first["handlers"] == [] and first["gpu"] and first["features"] == {"export": True, "serve": True}
+    assert first["handlers"] == [] and first["gpu"] and first["features"] == {"export": True, "serve": True, "tests": True}
     kernel.execute(HANDLER)
     snap = lab.snapshot_where(lambda s: s["handlers"])
     assert snap["handlers"][0] | {"request": None} == {
@@ -171,6 +171,22 @@ def test_export_through_the_magic(lab: Lab, kernel: Any, tmp_path: Any) -> None:
     assert (tmp_path / "echo worker" / "handler.py").exists()
     failed = lab.command("export", handler="missing", out=str(tmp_path / "x"))
     assert not failed["ok"] and "missing" in failed["text"]
+
+
+def test_keep_a_job_as_a_test_and_export_the_hub_files(lab: Lab, kernel: Any, tmp_path: Any) -> None:
+    kernel.execute(f"%cd {tmp_path}")
+    kernel.execute(HANDLER)
+    kernel.execute('%rp_run echo {"input": {"n": 1}} --sync')
+    snap = lab.attach()
+    job_id = snap["jobs"][-1]["id"]
+    reply = lab.command("keep", handler="echo", job=job_id)
+    assert reply["ok"] and f"kept test 'echo_1' (runpod-tests/echo.json) from job {job_id}" in reply["text"], reply
+    again = lab.command("keep", handler="echo", job="nope")
+    assert not again["ok"] and "'nope' is not among this kernel's jobs" in again["text"]
+    reply = lab.command("export", handler="echo", out=str(tmp_path / "w"), hub=True)
+    assert reply["ok"] and ".runpod/hub.json" in reply["text"] and "hub problem" not in reply["text"], reply
+    tests = (tmp_path / "w" / ".runpod" / "tests.json").read_text()
+    assert '"name": "echo_1"' in tests and '"n": 1' in tests
 
 
 def test_unload_says_bye_and_forgets_the_comm(lab: Lab, kernel: Any) -> None:

@@ -193,3 +193,34 @@ def test_the_sidebar_follows_the_active_notebooks_kernel(lab, page):
     _activate(page, "alpha.ipynb")
     sidebar.locator('.rp-handler[data-name="alpha"]').wait_for(timeout=T)
     assert sidebar.locator('.rp-handler[data-name="beta"]').count() == 0
+
+
+def test_keep_as_test_from_a_job_card_and_export_with_the_hub_files(lab, page):
+    echo = "%%rp_handler echo\ndef handler(job):\n    \"\"\"Echo the input.\"\"\"\n    return {'echo': job['input']}"
+    write(lab, "keep.ipynb", ["%load_ext rp_jupyter", echo, '%rp_run echo {"input": {"n": 7}} --sync'])
+    open_notebook(page, lab, "keep.ipynb")
+    command(page, "notebook:run-all-cells")
+    command(page, "rp-jupyter:open-sidebar")
+    sidebar = page.locator("#rp-jupyter-sidebar")
+    done = sidebar.locator('.rp-job[data-handler="echo"][data-status="COMPLETED"]')
+    done.wait_for(timeout=T)
+    done.locator('[data-action="keep"]').click()  # "Keep as test"
+    page.locator(".jp-toast-message", has_text="kept test 'echo_1'").wait_for(timeout=T)
+    kept = json.loads((lab.root / "runpod-tests" / "echo.json").read_text())
+    assert [t["request"] for t in kept["tests"]] == [{"input": {"n": 7}}]
+
+    sidebar.locator('.rp-handler[data-name="echo"] [data-action="export"]').click()
+    dialog = page.locator(".rp-export-dialog")
+    dialog.wait_for(timeout=T)
+    dialog.locator('input[name="out"]').fill("hub/echo-worker")
+    dialog.locator('input[name="hub"]').check()
+    screenshot(page, "labextension-export-hub")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    result = page.locator('.rp-result pre[data-ok="true"]')
+    result.wait_for(timeout=T)
+    assert ".runpod/hub.json" in result.inner_text()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    hub = json.loads((lab.root / "hub" / "echo-worker" / ".runpod" / "hub.json").read_text())
+    assert hub["title"] == "Echo the input" and hub["config"]["runsOn"] == "CPU"
+    tests = json.loads((lab.root / "hub" / "echo-worker" / ".runpod" / "tests.json").read_text())
+    assert tests["tests"][0]["name"] == "echo_1" and tests["tests"][0]["input"] == {"n": 7}

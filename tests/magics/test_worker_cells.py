@@ -100,8 +100,8 @@ def test_import_runpod_does_not_turn_the_root_logger_to_info_while_loaded(shell)
     [
         ('%rp_run echo {"input": 1} --wait inf', "finite"),
         ('%rp_run echo {"input": 1} --wait nan', "finite"),
-        ('%rp_run echo {"input": 1' + "1" * 5000 + "} --sync", "cannot be read"),
-        ('%rp_run echo ' + '{"input": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('%rp_run echo {"input": 1' + "1" * 5000 + "} --sync", "over Python's limit of 4300 digits"),
+        ('%rp_run echo ' + '{"input": ' + "[" * 5000 + "]" * 5000 + "}", "nests deeper than 256 levels"),
     ],
 )
 def test_odd_run_arguments_are_one_line(shell, line: str, says: str) -> None:
@@ -124,3 +124,12 @@ def test_a_request_file_that_is_not_utf8_is_one_line(shell, tmp_path: Any) -> No
     path.write_bytes(json.dumps({"input": "café"}, ensure_ascii=False).encode("latin-1"))
     error = shell.fails(f"%rp_run echo --file {path}")
     assert isinstance(error, UsageError) and "not UTF-8" in str(error)
+
+
+def test_a_handler_made_by_a_closure_exports_with_a_clear_reason(shell) -> None:
+    shell.run("%%rp_handler made\ndef make(greeting):\n    def handler(job):\n"
+              "        return f\"{greeting} {job['input']}\"\n    return handler\n\nhandler = make('hi')\n")
+    assert rp_jupyter.run_sync("made", {"input": "Ada"})["output"] == "hi Ada"
+    error = shell.fails("%rp_export made --out made-worker")
+    assert isinstance(error, UsageError)
+    assert "make.<locals>.handler" in str(error) and "edited" not in str(error)

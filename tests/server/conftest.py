@@ -17,16 +17,43 @@ TIMEOUT = 10.0
 
 
 class FakeClock:
-    """Monotonic seconds that move only when the test says so."""
+    """Monotonic seconds that move only when the test says so, and timers that fire, on the runtime's
+    loop, when :meth:`advance` passes them (as the loop's own timers would)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.now = 1000.0
+        self._runtime = runtime
+        self._timers: list[_Timer] = []
 
     def __call__(self) -> float:
         return self.now
 
+    def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
+        timer = _Timer(self.now + delay, callback)
+        self._timers.append(timer)
+        return timer
+
     def advance(self, seconds: float) -> None:
+        """Move time on, then run every timer now due on the runtime's loop; returns once they ran."""
         self.now += seconds
+
+        async def fire() -> None:
+            while due := sorted((t for t in self._timers if t.at <= self.now and not t.cancelled),
+                                key=lambda t: t.at):
+                for timer in due:
+                    self._timers.remove(timer)
+                    timer.callback()
+            self._timers = [t for t in self._timers if not t.cancelled]
+
+        self._runtime.run_coroutine(fire()).result(TIMEOUT)
+
+
+class _Timer:
+    def __init__(self, at: float, callback: Callable[[], None]) -> None:
+        self.at, self.callback, self.cancelled = at, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class Gate:
@@ -44,8 +71,8 @@ class Gate:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(runtime: Runtime) -> FakeClock:
+    return FakeClock(runtime)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Refusals: every one a clear 4xx JSON error; limits, auth, the OpenAPI document, the bind warning."""
+"""Refusals: every one a clear 4xx JSON error; limits, auth, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from rp_jupyter.runtime import Runtime
 from rp_jupyter.server import PublicServer
 
 from .conftest import TIMEOUT
+
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,30 @@ def _echo(runtime: Runtime) -> None:
         ("POST", "/echo/run", {"json": {"input": None}}, 400, 'no "input"'),
         ("POST", "/echo/run", {"json": [1, 2]}, 400, "JSON object"),
         ("POST", "/echo/run", {"data": {"input": "x"}}, 415, "Content-Type: application/json"),
-        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "ftp://x"}}, 400, "http(s) URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "ftp://x"}}, 400, "http:// or https:// URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://"}}, 400, '"webhook" has no host'),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://[::1"}}, 400, "not a valid URL"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x:9999999999/"}}, 400, "Port out of range"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x:0/"}}, 400, "port 0"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://a b/"}}, 400, "spaces or control"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": 5}}, 400, "must be a URL string"),
+        ("POST", "/echo/run", {"json": {"input": 1, "webhook": "http://x/" + "a" * 3000}}, 400, "at most 2048"),
+        ("POST", "/echo/run", {"content": b'{"input": "\\ud800"}', "headers": JSON}, 400, "lone surrogate"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"1" * 5000 + b"}", "headers": JSON}, 400, "4300 digits"),
+        ("POST", "/echo/runsync", {"content": b'{"input": NaN}', "headers": JSON}, 400, "holds NaN"),
+        ("POST", "/echo/run", {"content": b'{"input": [Infinity]}', "headers": JSON}, 400, "holds Infinity"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"[" * 990 + b"]" * 990 + b"}", "headers": JSON}, 400,
+         "nests deeper than 256 levels"),
+        ("POST", "/echo/run", {"content": b'{"input": ' + b"[" * 99999 + b"]" * 99999 + b"}", "headers": JSON}, 400,
+         "nests deeper than 256 levels"),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"executionTimeout": 10**400}}}, 400,
+         '"policy.executionTimeout" must be whole ms from 1 to 604800000'),
+        ("POST", "/echo/run", {"json": {"input": 1, "policy": {"ttl": 10**20}}}, 400, '"policy.ttl" must be whole ms'),
+        ("POST", "/echo/run", {"content": b'{"input": 1}', "headers": {"content-type": "text/plain"}}, 415,
+         "Content-Type: application/json"),
+        ("POST", "/echo/run", {"content": b'{"input": 1}'}, 415, "got none"),
+        ("POST", "/echo/purge-queue", {"headers": {"content-type": "text/plain"}}, 415, "/purge-queue takes JSON"),
+        ("POST", "/echo/cancel/x", {"content": b"{}"}, 415, "/cancel takes JSON"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": {"ttl": 5}}}, 400, "policy.ttl"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": {"executionTimeout": -1}}}, 400, "executionTimeout"),
         ("POST", "/echo/run", {"json": {"input": 1, "policy": "x"}}, 400, "policy"),
@@ -97,6 +122,8 @@ def test_openapi_document_lists_every_route(http: httpx.Client, server: PublicSe
         ("/v2/{endpoint}/runsync", "post"),
         ("/v2/{endpoint}/status/{id}", "get"),
         ("/v2/{endpoint}/status/{id}", "post"),
+        ("/v2/{endpoint}/status-sync/{id}", "get"),
+        ("/v2/{endpoint}/status-sync/{id}", "post"),
         ("/v2/{endpoint}/stream/{id}", "get"),
         ("/v2/{endpoint}/stream/{id}", "post"),
         ("/v2/{endpoint}/cancel/{id}", "post"),
@@ -121,6 +148,7 @@ def test_responses_match_the_openapi_schemas(runtime: Runtime, http: httpx.Clien
     check(http.post("/chunks/run", json={"input": []}), "/v2/{endpoint}/run", "post")
     check(http.post("/chunks/runsync", json={"input": [3]}), "/v2/{endpoint}/runsync", "post")
     check(http.get(f"/chunks/status/{job_id}"), "/v2/{endpoint}/status/{id}", "get")
+    check(http.get(f"/chunks/status-sync/{job_id}?wait=1000"), "/v2/{endpoint}/status-sync/{id}", "get")
     check(http.get(f"/chunks/stream/{job_id}"), "/v2/{endpoint}/stream/{id}", "get")
     check(http.post(f"/chunks/cancel/{job_id}"), "/v2/{endpoint}/cancel/{id}", "post")
     check(http.post(f"/chunks/retry/{job_id}"), "/v2/{endpoint}/retry/{id}", "post")  # 409: COMPLETED
@@ -150,13 +178,6 @@ def test_a_runtime_shutting_down_refuses_new_jobs_with_503(
         stopping.join(TIMEOUT)
 
 
-def test_binding_beyond_loopback_warns(runtime: Runtime) -> None:
-    server = PublicServer(runtime, "0.0.0.0", 0)
-    with pytest.warns(UserWarning, match="reachable from other machines without an API key"):
-        server.start()
-    server.stop()
-
-
 def test_a_busy_port_is_a_clear_error(runtime: Runtime, server: PublicServer) -> None:
     from rp_jupyter.exceptions import ServerError
 
@@ -176,3 +197,19 @@ def test_a_port_out_of_range_is_a_clear_error(runtime: Runtime, port: object) ->
 
     with pytest.raises(ServerError, match="from 0 to 65535"):
         PublicServer(runtime, "127.0.0.1", port).start()
+
+
+def test_a_string_chunk_with_a_lone_surrogate_is_still_a_json_answer(runtime: Runtime, http: httpx.Client) -> None:
+    """The runtime passes string chunks through unchecked (its fast path); the answer escapes what UTF-8
+    cannot carry instead of failing with a 500."""
+
+    def tokens(job: dict[str, object]) -> object:
+        yield "ok \ud800"
+
+    runtime.register(tokens)
+    job_id = http.post("/tokens/run", json={"input": 1}).json()["id"]
+    job = runtime.get(job_id)
+    assert job is not None
+    job.wait(TIMEOUT)
+    response = http.get(f"/tokens/stream/{job_id}")
+    assert response.status_code == 200 and b"\\ud800" in response.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,9 +22,12 @@ from .conftest import TIMEOUT, FakeClock, Gate
 
 
 def _wait(runtime: Runtime, job_id: str) -> Job:
+    """The job, once it ended and every listener (the server's book) has heard so."""
     job = runtime.get(job_id)
     assert job is not None
-    return job.wait(TIMEOUT)
+    job.wait(TIMEOUT)
+    runtime._loop.call(lambda: None, timeout=TIMEOUT)  # the end was announced before the waiters woke
+    return job
 
 
 def test_run_results_are_kept_30_minutes(runtime: Runtime, http: httpx.Client, clock: FakeClock) -> None:
@@ -158,3 +162,45 @@ def test_webhook_retry_delay_is_tens_seconds_by_default(runtime: Runtime) -> Non
     api = PublicApi(runtime)
     assert (api.webhooks.retry_delay, api.webhooks.attempts) == (10.0, 3)
     api.book.close()
+
+
+def test_the_delivery_outcome_is_on_the_status(
+    runtime: Runtime, http: httpx.Client, receiver: Callable[[list[int]], Receiver], settle: Callable[[Runtime], None]
+) -> None:
+    hook = receiver([503, 200])
+    runtime.register(lambda job: 1, "one")
+    job_id = http.post("/one/run", json={"input": 1, "webhook": hook.url}).json()["id"]
+    hook.next(), hook.next()
+    settle(runtime)
+    status = http.get(f"/one/status/{job_id}").json()
+    assert status["webhookDelivery"] == {"attempts": 2, "state": "DELIVERED", "url": hook.url}
+    assert list(status) == ["delayTime", "executionTime", "id", "output", "status", "webhookDelivery"]
+
+
+def test_an_undeliverable_webhook_is_a_warning_on_the_job_not_a_traceback(
+    runtime: Runtime, http: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    runtime.register(lambda job: 1, "one")
+    job_id = http.post("/one/run", json={"input": 1, "webhook": url}).json()["id"]
+    job = runtime.get(job_id)
+    assert job is not None
+    deadline = time.monotonic() + TIMEOUT  # three refused connections: poll the status with a deadline
+    while (delivery := http.get(f"/one/status/{job_id}").json()["webhookDelivery"])["state"] == "PENDING":
+        assert time.monotonic() < deadline, delivery
+        time.sleep(0.01)
+    assert delivery["state"] == "FAILED" and delivery["attempts"] == 3 and "ConnectError" in delivery["error"]
+    assert any("not delivered after 3 attempts" in warning for warning in job.warnings)
+    assert not [r for r in caplog.records if r.exc_info or "never retrieved" in r.getMessage()], caplog.text
+
+
+def test_a_malformed_webhook_never_creates_a_job(runtime: Runtime, http: httpx.Client) -> None:
+    runtime.register(lambda job: 1, "one")
+    for url in ("http://", "http://[::1", "http://x:9999999999", "https://:80/", "javascript:alert(1)"):
+        response = http.post("/one/run", json={"input": 1, "webhook": url})
+        assert response.status_code == 400 and '"webhook"' in response.json()["error"], (url, response.text)
+    assert runtime.jobs == []

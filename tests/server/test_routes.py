@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -202,6 +203,24 @@ def test_health_counts_and_workers(runtime: Runtime, http: httpx.Client) -> None
     assert http.get("/slow/health").json()["jobs"] == {
         "completed": 3, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0
     }
+
+
+def test_health_shows_a_call_abandoned_after_its_timeout(runtime: Runtime, http: httpx.Client) -> None:
+    gate, _ = _blocking(runtime)
+    try:
+        body = http.post("/slow/runsync?wait=5000", json={"input": 1, "policy": {"executionTimeout": 1000}}).json()
+        assert body["status"] == "TIMED_OUT"
+        deadline = time.monotonic() + TIMEOUT
+        while "abandoned" not in (health := http.get("/slow/health").json()):
+            assert time.monotonic() < deadline, health
+            time.sleep(0.02)
+        assert health["workers"]["unhealthy"] == 1
+        [call] = health["abandoned"]
+        assert call["jobId"] == body["id"] and call["kind"] == "thread"
+        assert "abandoned call of handler 'slow'" in call["description"]
+        assert http.get("/slow/health").json()["jobs"]["inProgress"] == 0  # the next job can run at once
+    finally:
+        gate.open()
 
 
 def test_a_job_is_only_visible_under_its_own_endpoint(runtime: Runtime, http: httpx.Client) -> None:
