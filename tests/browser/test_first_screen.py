@@ -53,13 +53,14 @@ def test_the_quickstarts_first_screen_is_a_live_streaming_view(lab, page):
     shot = screenshot(page, "quickstart-first-screen", full_page=False)
     assert view.locator(".rpj-bar").is_visible() and "/20" in label
 
-    page.wait_for_function("() => document.querySelector('.rpj-view .rpj-status').textContent === 'COMPLETED'",
-                           timeout=60_000)
+    page.wait_for_function(  # the end: the live view replaced by the finished one, static HTML
+        """() => { const v = document.querySelector('.rpj-view');
+                   return v.classList.contains('rpj-static') && v.querySelector('.rpj-status').textContent === 'COMPLETED'; }""",
+        timeout=60_000)
     seen = page.evaluate("() => window.__rpj")
     assert len(set(seen["texts"])) >= 2, seen  # it visibly streamed: several texts before the end
     assert len(seen["widths"]) >= 2, seen  # and the bar moved
-    final = page.locator(".rpj-view").first  # the finished view: static HTML now
-    assert "rpj-static" in final.get_attribute("class")
+    final = page.locator(".rpj-view").first
     assert final.locator(".rpj-stream").inner_text().split()[-1] == "client"
     assert final.locator(".rpj-progress-label").inner_text() == "20/20"
     assert final.locator(".rpj-bar-fill").evaluate("e => e.style.width") == "100%"

@@ -131,6 +131,7 @@ def _run_save_reopen(server, browser, name):
             f"""() => {{ const v = {JOB_VIEWS};
                        return v.length === 2 && v[0].querySelector('.rpj-status').textContent === 'COMPLETED'
                               && v[1].querySelector('.rpj-status').textContent === 'FAILED'
+                              && v.every(x => x.classList.contains('rpj-static'))  // finished: static HTML
                               && document.querySelectorAll('.rpj-live.rpj-jobs, .rpj-live .rpj-jobs').length > 0
                               && [...document.querySelectorAll('.rpj-fallback')].some(
                                    f => f.textContent.includes('FAILED')); }}""",
