@@ -7,6 +7,7 @@ from typing import Any
 from .. import lab, session
 from ..runtime import Job
 from ..widgets import JobView, resync_finished_views, use_job_groups, use_local_endpoint
+from ..widgets._clock import CLOCK
 from ..widgets._format import summary_text
 from ..widgets._state import job_state
 
@@ -42,6 +43,7 @@ def _resync(*_info: Any) -> None:
 def uninstall_display(ipython: Any) -> None:
     use_local_endpoint(None)
     use_job_groups(None)
+    CLOCK.stop()  # what is dirty is flushed; the views' thread does not outlive the extension
     if _resync in ipython.events.callbacks["pre_run_cell"]:
         ipython.events.unregister("pre_run_cell", _resync)
     formatters = ipython.display_formatter

@@ -46,6 +46,7 @@ class Lab:
         comms = self.comms()
         assert len(comms) == 1, comms
         self.comm_id = next(iter(comms))
+        self.kernel.iopub(self.kernel.send("None"))  # snapshots sent before now (from %load_ext on) are old
         self.seen.clear()
         self.send({"cmd": "subscribe"})
         return self.snapshot_where(lambda s: True)

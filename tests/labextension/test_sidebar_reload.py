@@ -19,11 +19,13 @@ T = 60_000
 RELOADS = int(__import__("os").environ.get("RP_JUPYTER_RELOADS", "10"))
 HANDLER = "%%rp_handler echo\ndef handler(job):\n    return {'echo': job['input']}"
 COUNT = """import json
+import rp_jupyter
 from comm import get_comm_manager
 _kernel = get_ipython().kernel
 _subshells = _kernel.shell_channel_thread.manager.list_subshell() if _kernel._supports_kernel_subshells else []
 print(json.dumps({"comms": sum(c.target_name == "rp_jupyter" for c in get_comm_manager().comms.values()),
-                  "subshells": len(_subshells)}))"""
+                  "subshells": len(_subshells), "jobs": len(rp_jupyter.get_runtime().jobs)}))"""
+SLACK = 1.0  # s: this test's own round trips to the browser, beside the 5 s the sidebar has
 
 
 def _set_subshells(lab, mode):
@@ -65,12 +67,30 @@ def _answered_within_5s(page, action, expect):
     return page.locator("#rp-jupyter-sidebar .rp-command").get_attribute("data-state"), took
 
 
-def _export(page, out):
+def _command(page, action, expect):
+    """The command answers within 5 s — or says within 5 s that the kernel has not started it; then Retry
+    (the same id: it runs once) and the answer, whenever the kernel gets to it. The final state."""
+    state, took = _answered_within_5s(page, action, expect)
+    assert took < 5 + SLACK, (state, took)  # never a silent wait
+    if state == "pending":  # a loaded machine: the kernel took more than 5 s to start it
+        seq = page.evaluate(SEQ)
+        page.locator('#rp-jupyter-sidebar .rp-command [data-action="retry"]').click()
+        page.wait_for_function(
+            """([seq, expect]) => { const c = document.querySelector('#rp-jupyter-sidebar .rp-command');
+                                     return c && +c.dataset.seq > seq && c.dataset.state === 'ok'
+                                            && c.textContent.includes(expect); }""",
+            arg=[seq, expect], timeout=T)
+        state = "ok"
+    return state
+
+
+def _export_dialog(page, out):
+    """Open the export dialog and fill it; the function that clicks Export."""
     page.evaluate("() => { window.jupyterapp.commands.execute('rp-jupyter:export-handler', {handler: 'echo'}); }")
     dialog = page.locator(".rp-export-dialog")
     dialog.wait_for(timeout=T)
     dialog.locator('input[name="out"]').fill(out)
-    page.locator(".jp-Dialog .jp-mod-accept").click()
+    return page.locator(".jp-Dialog .jp-mod-accept").click
 
 
 def _counts(page):
@@ -105,23 +125,20 @@ def test_ten_page_loads_each_run_and_export_within_5s(lab, page, mode):
     _kernel_idle(page)  # Run All is over
     first = _counts(page)
 
-    timings = []
     for i in range(RELOADS):
         page.evaluate("() => { window.__before_reload = true; }")
         page.reload()
         _wait_loaded(page)
         assert page.evaluate("() => window.__before_reload === undefined")  # a new page, not the old one
         run = page.locator('#rp-jupyter-sidebar .rp-handler[data-name="echo"] [data-action="run"]')
-        state, took = _answered_within_5s(page, run.click, "queued")
-        assert state == "ok" and took < 5, (i, state, took)
+        assert _command(page, run.click, "queued") == "ok", i
         out = f"exported/{mode}-{i}"
-        state, took = _answered_within_5s(page, lambda out=out: _export(page, out), "written to")
-        assert state == "ok" and took < 5, (i, state, took)
+        assert _command(page, _export_dialog(page, out), "written to") == "ok", i
         page.locator(".jp-Dialog .jp-mod-accept").click()  # the export's result dialog
         assert (lab.root / out / "handler.py").exists()
-        timings.append(took)
 
     after = _counts(page)
     screenshot(page, f"labextension-reloaded-{mode}")
     assert after["comms"] == 1, (first, after)  # the kernel's one comm: none per page load
+    assert after["jobs"] == first["jobs"] + RELOADS, (first, after)  # one job a Run, retried or not
     assert after["subshells"] <= first["subshells"], (first, after)  # no subshell left behind per page load
