@@ -3,17 +3,22 @@
     python3 dev.py setup                 create .venv and install rp-jupyter[test] into it (editable)
     python3 dev.py quickstart [ARGS]     setup, then open notebooks/quickstart.ipynb in JupyterLab
     python3 dev.py quickstart --headless setup, then run the notebook in a real kernel and print outputs
-    python3 dev.py test [PYTEST ARGS]    setup, static checks, then pytest (CI runs exactly this)
+    python3 dev.py test [PYTEST ARGS]    setup, static checks, pytest, then the version matrix (CI runs
+                                         exactly this; with PYTEST ARGS: pytest on them only, no matrix)
     python3 dev.py check                 setup, then the static checks only (ruff, lint-imports, mypy)
+    python3 dev.py matrix [CELL ...]     the version matrix only (every cell, or the named ones)
 
-Setup is skipped when .venv holds a stamp matching the hash of pyproject.toml.
+Setup is skipped when .venv holds a stamp matching the hash of pyproject.toml and the pins below.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -31,6 +36,8 @@ NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 HEADLESS_TIMEOUT_S = 300
 NODE_MIN = 18
 BUILT_EXTENSION = ROOT / "rp_jupyter" / "labextension" / "static" / "style.js"
+MAIN_PINS = ("runpod==1.12.0",)
+"""The main environment's pins beside `.[test]` (newest of everything else: ipykernel 7, JupyterLab 4.x)."""
 
 
 def say(message: str) -> None:
@@ -106,13 +113,13 @@ class Summary:
                 self.last_said = time.monotonic()
 
 
-def venv_env() -> dict[str, str]:
-    """Environment for tools run from the venv: its bin first, its kernels first."""
+def venv_env(venv: Path = VENV) -> dict[str, str]:
+    """Environment for tools run from a venv: its bin first, its kernels first."""
     env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["VIRTUAL_ENV"] = str(VENV)
+    env["PATH"] = f"{venv / BIN.name}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
     env["JUPYTER_PATH"] = os.pathsep.join(
-        filter(None, [str(VENV / "share" / "jupyter"), env.get("JUPYTER_PATH")])
+        filter(None, [str(venv / "share" / "jupyter"), env.get("JUPYTER_PATH")])
     )
     return env
 
@@ -120,8 +127,9 @@ def venv_env() -> dict[str, str]:
 # ---------------------------------------------------------------- setup
 
 
-def setup_hash() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+def setup_hash(*pins: str) -> str:
+    pinned = "\n".join(pins or MAIN_PINS).encode()
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + pinned).hexdigest()
 
 
 def setup() -> None:
@@ -149,9 +157,9 @@ def install_project() -> None:
         run(PYTHON, "-m", "pip", "install", "--quiet", "uv")
     ensure_node()
     env = venv_env()  # the build of labextension/ finds the venv's node, if that is the one
-    if not (uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]", env=env) == 0):
+    if not (uv.exists() and run(uv, "pip", "install", "--python", PYTHON, "-e", ".[test]", *MAIN_PINS, env=env) == 0):
         say("uv install failed; falling back to pip")
-        check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]", env=env), "pip install -e .[test]")
+        check_ok(run(PYTHON, "-m", "pip", "install", "-e", ".[test]", *MAIN_PINS, env=env), "pip install -e .[test]")
     if not BUILT_EXTENSION.exists():  # an editable build does not check its targets: do it here
         sys.exit(f"dev.py: the JupyterLab extension was not built ({BUILT_EXTENSION.relative_to(ROOT)} is missing): "
                  f"check that `node --version` works, then run setup again")
@@ -231,6 +239,121 @@ def ensure_chromium() -> None:
         say("could not install chromium: the browser tests will be skipped")
 
 
+# ---------------------------------------------------------------- the version matrix
+# Each cell is a venv of its own under .venv-matrix/ (uv: seconds from its cache), made once and kept
+# while its stamp matches, running one part of the suite. The main .venv is the cell not listed here:
+# Python 3.11, ipykernel 7, runpod 1.12.0, the newest JupyterLab 4 with comms over kernel subshells on
+# (its default), running everything. docs/matrix.md says why these cells and what each one found.
+
+MATRIX_ROOT = ROOT / ".venv-matrix"
+CORE_TESTS = ("tests/runtime", "tests/magics", "tests/golden", "tests/exporter", "tests/server", "tests/client",
+              "tests/widgets/test_view_kernel.py", "tests/kernel/test_kernel.py")
+BROWSER_TESTS = ("tests/browser", "tests/labextension/test_sidebar_browser.py")
+NEWEST_RUNPOD = "runpod>=2.0.0rc1,<3"  # a pre-release named in the range: uv takes 2.0.0rcN until 2.0 is out
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    name: str
+    python: str | None  # "3.10"; None: the main .venv
+    pins: tuple[str, ...]
+    tests: tuple[str, ...]
+    extra: str = "test-core"
+    env: tuple[tuple[str, str], ...] = ()
+    default: bool = True  # run by `dev.py test` / `dev.py matrix`; otherwise only when named
+
+    @property
+    def venv(self) -> Path:
+        return VENV if self.python is None else MATRIX_ROOT / self.name
+
+
+MATRIX = (
+    Cell("py3.10-ipykernel6.29-runpod1.12", "3.10", ("ipykernel==6.29.*", "runpod==1.12.0"), CORE_TESTS),
+    Cell("py3.13-ipykernel7-runpod2", "3.13", ("ipykernel>=7.1,<8", NEWEST_RUNPOD), CORE_TESTS),
+    Cell("py3.11-ipykernel6.29-runpod2", "3.11", ("ipykernel==6.29.*", NEWEST_RUNPOD), CORE_TESTS, default=False),
+    Cell("lab4.2-ipykernel6.29", "3.11",
+         ("jupyterlab==4.2.*", "notebook==7.2.*", "ipykernel==6.29.*", "runpod==1.12.0"), BROWSER_TESTS, "test"),
+    Cell("lab-newest-subshells-off", None, (), BROWSER_TESTS,
+         env=(("RP_JUPYTER_COMMS_OVER_SUBSHELLS", "disabled"),)),
+)
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter for ``3.X``: on PATH, a pyenv build, or uv's own (uv cannot download one here:
+    its Python builds come from GitHub, which this machine cannot reach)."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")),
+                         reverse=True)
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def cell_env(cell: Cell) -> Path | str:
+    """The cell's venv (made or updated when its stamp is stale), or why it cannot be made here."""
+    stamp = cell.venv / ".rp-jupyter-matrix"
+    wanted = setup_hash(*cell.pins, cell.extra, cell.python or "")
+    if cell.python is None:
+        setup()
+        return cell.venv
+    if stamp.exists() and stamp.read_text().strip() == wanted:
+        return cell.venv
+    python = find_python(cell.python)
+    if python is None:
+        return f"no Python {cell.python} interpreter on this machine (PATH, ~/.pyenv)"
+    setup()  # the extension is built once, by the main setup; the cells' editable installs reuse it
+    uv = BIN / "uv"
+    shutil.rmtree(cell.venv, ignore_errors=True)
+    check_ok(run(uv, "venv", "--quiet", "--python", python, cell.venv), f"uv venv ({cell.name})")
+    cell_python = cell.venv / BIN.name / "python"
+    code = run(uv, "pip", "install", "--quiet", "--python", cell_python, "-e", f".[{cell.extra}]", *cell.pins,
+               env=venv_env(cell.venv))
+    if code != 0:
+        return f"installing the cell's packages failed (uv exit {code})"
+    stamp.write_text(wanted + "\n")
+    return cell.venv
+
+
+def cell_versions(venv: Path) -> str:
+    code = ("import sys, importlib.metadata as m\n"
+            "def v(n):\n    try: return m.version(n)\n    except m.PackageNotFoundError: return '-'\n"
+            "print('Python %d.%d.%d' % sys.version_info[:3], *(f'{n} {v(n)}' for n in "
+            "('ipykernel', 'runpod', 'jupyterlab')), sep=', ')")
+    out = subprocess.run([str(venv / BIN.name / "python"), "-c", code], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or out.stderr.strip()[-200:]
+
+
+def run_cell(cell: Cell) -> tuple[str, str, float]:
+    """(result, versions, seconds): result is passed / FAILED / NOT RUN (why)."""
+    started = time.monotonic()
+    say(f"matrix: {cell.name}: preparing its environment")
+    venv = cell_env(cell)
+    if isinstance(venv, str):
+        return f"NOT RUN: {venv}", "-", time.monotonic() - started
+    versions = cell_versions(venv)
+    say(f"matrix: {cell.name} ({versions}): pytest {' '.join(cell.tests)}")
+    env = {**venv_env(venv), **dict(cell.env)}
+    code = run(venv / BIN.name / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *cell.tests, env=env)
+    return ("passed" if code == 0 else f"FAILED (pytest exit {code})"), versions, time.monotonic() - started
+
+
+def run_matrix(names: list[str]) -> int:
+    unknown = sorted(set(names) - {cell.name for cell in MATRIX})
+    if unknown:
+        say(f"no matrix cell named {', '.join(unknown)}; the cells: {', '.join(c.name for c in MATRIX)}")
+        return 2
+    started = time.monotonic()
+    results = [(cell, *run_cell(cell)) for cell in MATRIX if cell.name in names or (not names and cell.default)]
+    lines = [f"{cell.name:34} {result:24.80} {seconds:5.0f} s   {versions}" for cell, result, versions, seconds in results]
+    say(f"matrix ({time.monotonic() - started:.0f} s):\n  " + "\n  ".join(lines))
+    strict = bool(os.environ.get("CI"))  # CI runs every cell; elsewhere a cell that cannot be set up is only said
+    bad = [r for _, r, _, _ in results if r != "passed" and (strict or not r.startswith("NOT RUN"))]
+    return 1 if bad else 0
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -256,9 +379,17 @@ def cmd_test(args: list[str]) -> int:
         say("pytest collected no tests")
     if code != 0:
         failed.append("pytest")
+    if not args and os.environ.get("RP_JUPYTER_MATRIX") != "0" and run_matrix([]) != 0:
+        failed.append("matrix")
     if failed:
         say(f"FAILED: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def cmd_matrix(args: list[str]) -> int:
+    setup()
+    ensure_chromium()
+    return run_matrix(args)
 
 
 def cmd_quickstart(args: list[str]) -> int:
@@ -352,6 +483,7 @@ COMMANDS = {
     "quickstart": cmd_quickstart,
     "test": cmd_test,
     "check": cmd_check,
+    "matrix": cmd_matrix,
     "_execute-notebook": cmd_execute_notebook,
 }
 

@@ -10,6 +10,7 @@
     │   ├── RegistrationError           not a usable handler / config
     │   ├── ExportError                 the handler cannot be exported as it is (hidden state, ...)
     │   ├── RecordedTestsError          kept tests that cannot be read, written or run as asked
+    │   ├── MissingDependencyError      a feature needs a package the light install left out (an extra)
     │   └── JobStateError               the call does not fit the job's state
     ├── JobWaitTimeout                  ``job.wait(timeout)`` ran out (also a ``TimeoutError``)
     ├── ServerError                     the local HTTP server could not start (port busy, bad host)
@@ -28,6 +29,7 @@ __all__ = [
     "HandlerNotFoundError",
     "JobStateError",
     "JobWaitTimeout",
+    "MissingDependencyError",
     "PayloadTooLargeError",
     "RecordedTestsError",
     "RegistrationError",
@@ -77,6 +79,8 @@ class ExportError(UsageProblem):
 class RecordedTestsError(UsageProblem):
     """A handler's kept tests (``%rp_tests``) cannot be read, written or run as asked: no such job or
     test, a tests file that is not rp_jupyter's, a folder that cannot be written."""
+class MissingDependencyError(UsageProblem, ImportError):
+    """A feature needs a package that is not installed; the message says what to install."""
 
 
 class JobStateError(UsageProblem):

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._extras import require
 from .runtime import HandlerKind, Job, JobEvent, JobStatus, Runtime
 
 __all__ = ["GpuMeter", "LabReport", "Level", "Recommendation", "lab_run_of", "measure", "plot_png", "probe_name",
@@ -266,7 +267,7 @@ class LabReport:
         return [dataclasses.asdict(level) for level in self.levels]
 
     def to_dataframe(self) -> Any:
-        import pandas  # optional: only when asked for
+        pandas = require("pandas", "LabReport.to_dataframe()")
 
         return pandas.DataFrame(self.rows()).set_index("concurrency")
 
@@ -294,19 +295,21 @@ class LabReport:
 def plot_png(report: LabReport) -> bytes:
     """Throughput and latency against concurrency — and time to first chunk and GPU memory when they were
     measured (a streaming handler; a GPU) — as a PNG. Latency is submit to end: it includes the time a
-    job waited in the queue, as a client's does."""
+    job waited in the queue, as a client's does.
+
+    Needs matplotlib (the ``plots`` extra): without it, :class:`MissingDependencyError` says so in one
+    line, and ``%rp_bench`` shows the report's table alone."""
     import io
 
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the concurrency lab's plot")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     xs = [lv.concurrency for lv in report.levels]
     panels: list[tuple[dict[str, list[float | None]], str]] = [
         ({"jobs/s": [lv.throughput for lv in report.levels]}, "throughput (jobs/s)"),
-              ({"p50": [lv.p50_ms for lv in report.levels], "p95": [lv.p95_ms for lv in report.levels]},
-               "latency incl. queue (ms)")]
+        ({"p50": [lv.p50_ms for lv in report.levels], "p95": [lv.p95_ms for lv in report.levels]},
+         "latency incl. queue (ms)")]
     optional = [({"median": [lv.ttfc_ms for lv in report.levels]}, "time to first chunk (ms)"),
                 ({"peak": [lv.gpu_peak_mb for lv in report.levels]}, "GPU memory (MB)")]
     panels += [panel for panel in optional if any(v is not None for v in next(iter(panel[0].values())))]

@@ -12,7 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Image, display
 
 from .. import lab, session
-from ..exceptions import UsageProblem
+from ..exceptions import MissingDependencyError, UsageProblem
 from ._args import parse_flags
 from ._request import read_request_file
 
@@ -74,5 +74,8 @@ class BenchMagics(Magics):
             report = lab.measure(runtime, args.name, requests, levels, args.jobs)
         except UsageProblem as exc:
             raise UsageError(str(exc)) from None
-        display(Image(data=lab.plot_png(report), format="png"))
+        try:
+            display(Image(data=lab.plot_png(report), format="png"))
+        except MissingDependencyError as exc:  # the light install: the table (the returned report) alone
+            print(f"rp_jupyter: {exc}; showing the table only")
         return report

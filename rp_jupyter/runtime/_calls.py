@@ -79,10 +79,10 @@ class _Stream:
 
     def take(self, value: Any) -> dict[str, Any] | None:
         """Handle one yielded value; a result body when the stream must stop here."""
-        error = chunk_error(value)
-        if error is not None:
-            return {"error": error}
-        if type(value) is not str or not value.isascii():  # (an ASCII string needs no check: the hot path)
+        if type(value) is not str or not value.isascii():  # an ASCII string needs no check: the hot path
+            error = chunk_error(value)
+            if error is not None:
+                return {"error": error}
             try:
                 value = check_wire(value, f"stream chunk {self.count}", consequence=_CHUNK_LOST)
             except NotSerializable as exc:
@@ -164,6 +164,8 @@ async def drain_async(spec: HandlerSpec, job: Job, sink: Callable[[Any], None]) 
     generator = spec.fn(job.job)
     try:
         async for value in generator:
+            if job._ended:  # cancelled or timed out: nothing more reaches the stream
+                break
             stop = stream.take(value)
             if stop is not None:
                 return stop

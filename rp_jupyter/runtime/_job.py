@@ -269,6 +269,14 @@ class Job:
         if schedule:
             self._schedule(self._flush_logs)
 
+    def captured_output(self, limit: int) -> str:
+        """The last ``limit`` characters the job's code wrote to stdout and stderr so far, partial lines
+        included (what runpod 2.x's ``RUNPOD_LOG_CAPTURE=all`` attaches to an error)."""
+        with self._lock:
+            pieces = [(line.t, line.text) for line in self.logs if line.stream != "log"]
+            pieces += [(started, rest) for stream, (started, rest) in self._partial.items() if stream != "log"]
+        return "".join(text for _, text in sorted(pieces, key=lambda piece: piece[0]))[-limit:]
+
     def _append_log(self, line: LogLine) -> None:
         self.logs.append(line)
         self._log_bytes += len(line.text)

@@ -228,7 +228,7 @@ class Scheduler:
         if worker is None or run.ended:
             return
         place = where(worker.frame(run), self.namer)
-        loop_answers = isinstance(worker, AsyncWorker) and not self._blocked(worker, time.monotonic())
+        loop_answers = isinstance(worker, AsyncWorker) and run.stop_seen  # the loop handled the stop
         what = "task" if loop_answers else worker.kind
         run.where = place
         status = run.job.status.value.lower().replace("_", " ")

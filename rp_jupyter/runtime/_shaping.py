@@ -19,7 +19,10 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
+from ._logs import current_job
+
 __all__ = [
+    "LOG_CAPTURE_CHARS",
     "RUN_LIMIT_BYTES",
     "RUNSYNC_LIMIT_BYTES",
     "HandlerKind",
@@ -43,6 +46,9 @@ RUN_LIMIT_BYTES = 10 * 1024 * 1024
 """RunPod's payload limit for ``/run`` (10 MB)."""
 RUNSYNC_LIMIT_BYTES = 20 * 1024 * 1024
 """RunPod's payload limit for ``/runsync`` — also the largest result the worker may post."""
+
+LOG_CAPTURE_CHARS = 16 * 1024
+"""runpod 2.x's ``RUNPOD_LOG_CAPTURE=all`` attaches the last 16 KiB (characters) of a job's output."""
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -125,7 +131,8 @@ def _handler_traceback(exc: BaseException) -> str:
 
 
 def exception_error(exc: BaseException) -> str:
-    """The error string RunPod posts when a normal handler raises: JSON with six keys."""
+    """The error string RunPod posts when a normal handler raises: JSON with six keys (a seventh,
+    ``logs``, under runpod 2.x with ``RUNPOD_LOG_CAPTURE=all``)."""
     info = {
         "error_type": str(type(exc)),
         "error_message": str(exc),
@@ -134,12 +141,34 @@ def exception_error(exc: BaseException) -> str:
         "worker_id": os.environ.get("RUNPOD_POD_ID", "unknown"),
         "runpod_version": runpod_version(),
     }
+    logs = captured_logs()
+    if logs:
+        info["logs"] = logs
     return json.dumps(info)
 
 
 def generator_error(exc: BaseException) -> str:
     """The error string RunPod posts when a generator handler raises (a different format)."""
-    return f"handler: {exc!s} \ntraceback: {_handler_traceback(exc)}"
+    error = f"handler: {exc!s} \ntraceback: {_handler_traceback(exc)}"
+    logs = captured_logs()
+    return f"{error}\nlogs:\n{logs}" if logs else error
+
+
+def log_capture_all() -> bool:
+    """runpod 2.x's ``RUNPOD_LOG_CAPTURE=all`` (read per job, as the SDK does); 1.x has no such capture."""
+    if os.environ.get("RUNPOD_LOG_CAPTURE", "").strip().lower() != "all":
+        return False
+    major = runpod_version().split(".")[0]
+    return major.isdigit() and int(major) >= 2
+
+
+def captured_logs() -> str:
+    """What the running job wrote to stdout/stderr (its last 16 KiB) when log capture is on; else ''."""
+    if not log_capture_all():
+        return ""
+    job = current_job()
+    captured = getattr(job, "captured_output", None)
+    return str(captured(LOG_CAPTURE_CHARS)) if captured is not None else ""
 
 
 MAX_JSON_DEPTH = 256

@@ -51,8 +51,7 @@ class ChunkAnnouncer:
         job._flushers.append(self.flush)
 
     def put(self, value: Any) -> None:
-        if self._job._ended:  # cancelled or timed out meanwhile: nothing more reaches the stream
-            return
+        """(the handler's thread; its drain stops at a job's end, so no check here: the hot path)"""
         self._stream.append(value)
         if not self._scheduled:
             self._scheduled = True
@@ -78,6 +77,8 @@ class Run:
     began: float | None = None
     """``time.monotonic()`` when the handler's call began (None: not yet)."""
     stop_requested: float | None = None
+    stop_seen: bool = False
+    """The worker's loop handled the stop (so the loop answers, whatever the task does)."""
     ended: bool = False
     abandoned_at: float | None = None
     """``time.time()`` when the runtime stopped waiting for this call (None: not abandoned)."""
@@ -325,9 +326,13 @@ class AsyncWorker(Worker):
             self._end(run, result)
 
     def stop(self, run: Run) -> None:
-        task = run.task
-        if task is not None and not task.done():
-            self._post(task.cancel)
+        self._post(self._cancel, run)
+
+    def _cancel(self, run: Run) -> None:
+        """(the loop) The stop reached the loop — it is not blocked — and the task is cancelled."""
+        run.stop_seen = True
+        if run.task is not None and not run.task.done():
+            run.task.cancel()
 
     def frame(self, run: Run | None) -> FrameType | None:
         return sys._current_frames().get(self.thread.ident or -1)

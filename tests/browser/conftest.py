@@ -17,6 +17,10 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("RP_JUPYTER_CHROMIUM", "/usr/bin/chromium")
+COMMS_OVER_SUBSHELLS = os.environ.get("RP_JUPYTER_COMMS_OVER_SUBSHELLS")
+"""JupyterLab's `commsOverSubshells` setting for the servers started here (``disabled``, ``perComm``,
+``perCommTarget``); unset: the app's default (JupyterLab >= 4.4 with ipykernel 7: per comm target).
+The version matrix (dev.py) runs the browser tests with it ``disabled`` too."""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -57,6 +61,11 @@ def _serve(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     # the server's own config, user settings and workspaces: nothing read from or written to ~/.jupyter
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
+    if COMMS_OVER_SUBSHELLS:
+        kernels = root / ".settings" / "@jupyterlab" / "apputils-extension"
+        kernels.mkdir(parents=True)
+        (kernels / "kernels-settings.jupyterlab-settings").write_text(
+            json.dumps({"commsOverSubshells": COMMS_OVER_SUBSHELLS}))
     expose = "--JupyterNotebookApp" if app == "notebook" else "--LabApp"
     command = [sys.executable, "-m", app, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",

@@ -118,6 +118,17 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
 
 JOB_VIEWS = "[...document.querySelectorAll('.rpj-view')].filter(v => v.querySelector(':scope > .rpj-head'))"
 PANELS = ["%rp_jobs", "%rp_ui handler"]
+SWEPT = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   if (!w || !w.content || !w.content.model) return false;
+                   const outputs = [];
+                   for (const cell of w.content.model.cells) {
+                     const o = cell.outputs; if (!o) continue;
+                     for (let i = 0; i < o.length; i++) outputs.push(o.get(i).toJSON());
+                   }
+                   const live = outputs.filter(o => (o.metadata || {}).rp_jupyter && o.metadata.rp_jupyter.live
+                                                    && (o.data || {})['application/vnd.jupyter.widget-view+json']);
+                   const copies = outputs.filter(o => (o.metadata || {}).rp_jupyter && o.metadata.rp_jupyter.copy_of);
+                   return copies.length === 2 && live.length === 0; }"""
 
 
 def _run_save_reopen(server, browser, name):
@@ -156,20 +167,37 @@ def _run_save_reopen(server, browser, name):
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     page.goto(server.notebook_url(name))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(  # the dead panels gave way to their copies (the extension's sweep)
-        "() => [...document.querySelectorAll('.rpj-fallback')].filter(f => f.offsetParent !== null).length === 2",
-        timeout=60_000)
+    page.wait_for_function(SWEPT, timeout=60_000)  # the dead panels gave way to their copies (the sweep)
+    # JupyterLab 4.2 renders only the cells in sight (a windowed notebook): bring the last ones in
+    page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content; "
+                  "return nb.scrollToItem ? nb.scrollToItem(nb.widgets.length - 1) : null; }")
+    page.locator(".rpj-fallback").nth(1).wait_for(timeout=60_000)
     return page
 
 
+SEEN = """async () => {  // every cell's rendered outputs, each cell brought into sight first (a windowed notebook)
+  const nb = window.jupyterapp.shell.currentWidget.content, seen = [];
+  for (let i = 0; i < nb.widgets.length; i++) {
+    if (nb.scrollToItem) await nb.scrollToItem(i);
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const node = nb.widgets[i].node;
+    const views = [...node.querySelectorAll('.rpj-view')].filter(v => v.querySelector(':scope > .rpj-head'));
+    seen.push({ text: node.innerText, views: views.map(v => v.querySelector('.rpj-status').textContent),
+                copies: [...node.querySelectorAll('.rpj-fallback')].map(f => [f.innerText, f.querySelectorAll('tr').length,
+                                                                            f.offsetParent !== null]) });
+  }
+  return seen;
+}"""
+
+
 def _assert_reads_cleanly(page):
-    views = page.evaluate(f"() => {JOB_VIEWS}.map(v => v.querySelector('.rpj-status').textContent)")
-    assert views == ["COMPLETED", "FAILED"]
-    text = page.locator(".jp-Notebook").inner_text()
-    assert "Error displaying widget" not in text and "model not found" not in text
-    table, form = page.locator(".rpj-fallback").nth(0), page.locator(".rpj-fallback").nth(1)
-    assert table.locator("tr").count() == 3 and "COMPLETED" in table.inner_text() and "broken" in table.inner_text()
-    assert '"prompt"' in form.inner_text() and "COMPLETED" in form.inner_text()  # the request, the handler's job
+    cells = page.evaluate(SEEN)
+    assert [v for cell in cells for v in cell["views"]] == ["COMPLETED", "FAILED"]
+    for cell in cells:
+        assert "Error displaying widget" not in cell["text"] and "model not found" not in cell["text"], cell["text"]
+    (table, rows, shown), (form, _, form_shown) = [copy for cell in cells for copy in cell["copies"]]
+    assert shown and form_shown and rows == 3 and "COMPLETED" in table and "broken" in table
+    assert '"prompt"' in form and "COMPLETED" in form  # the request, the handler's job
 
 
 def test_a_saved_notebook_reopened_with_a_new_kernel_reads_cleanly(lab, browser):

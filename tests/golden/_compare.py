@@ -6,11 +6,14 @@ real site-packages / stdlib paths become ``<SITE_PACKAGES>`` / ``<PYTHON_LIB>``,
 replace object addresses, uuids, handler timestamps and ports.
 
 Error strings (spec §5, §6) are compared field by field; their tracebacks by the handler's frames:
-the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design.
+the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design, and
+its line numbers differ between SDK versions anyway. ``runpod_version`` must be the installed SDK's,
+and of the recording's line (runpod 2.0.0 compares with the newest 2.x recordings there are).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import sysconfig
@@ -30,6 +33,8 @@ _EXCEPTION_KEYS = [
     "runpod_version",
 ]
 _GENERATOR_SEPARATOR = " \ntraceback: "
+_LOGS_SEPARATOR = "\nlogs:\n"  # runpod 2.x, RUNPOD_LOG_CAPTURE=all: a generator error's captured output
+_SDK_LOG_LINE = re.compile(r'^\{"requestId": .*"level": "[A-Z]+"\}$\n?', re.M)
 _SDK_WORKER_FRAMES = ("/runpod/serverless/modules/rp_job.py", "/runpod/serverless/worker.py")
 
 # The recorder's own volatile-field rules (golden/tools/normalize.py), minus its absolute paths.
@@ -90,10 +95,15 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
     if exception is not None:
         mine = _exception_info(ours)
         assert mine is not None, f"{where}: expected the six-key exception JSON string, got {ours!r}"
-        assert list(mine) == _EXCEPTION_KEYS, f"{where}: keys {list(mine)} != {_EXCEPTION_KEYS}"
-        for key in _EXCEPTION_KEYS:
+        assert list(exception)[:6] == _EXCEPTION_KEYS, f"{where}: the recording's keys {list(exception)}"
+        assert list(mine) == list(exception), f"{where}: keys {list(mine)} != recorded {list(exception)}"
+        for key in exception:
             if key == "error_traceback":
                 assert_same_traceback(mine[key], exception[key], f"{where}: error_traceback")
+            elif key == "runpod_version":
+                assert_same_sdk_version(mine[key], exception[key], where)
+            elif key == "logs":
+                assert_same_logs(mine[key], exception[key], f"{where}: logs")
             else:
                 assert same_json(mine[key], exception[key]), (
                     f"{where}: {key} is {mine[key]!r}, recorded {exception[key]!r}"
@@ -106,9 +116,33 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
         expected_message, expected_tb = recorded.split(_GENERATOR_SEPARATOR, 1)
         message, tb = ours.split(_GENERATOR_SEPARATOR, 1)
         assert message == expected_message, f"{where}: {message!r} != recorded {expected_message!r}"
+        expected_tb, expected_cut, expected_logs = expected_tb.partition(_LOGS_SEPARATOR)
+        tb, cut, logs = tb.partition(_LOGS_SEPARATOR)
         assert_same_traceback(tb, expected_tb, f"{where}: traceback")
+        assert bool(cut) == bool(expected_cut), f"{where}: a 'logs:' suffix in one only: {ours!r}"
+        assert_same_logs(logs, expected_logs, f"{where}: logs")
         return
     assert ours == recorded, f"{where}: {ours!r} != recorded {recorded!r}"
+
+
+def assert_same_logs(mine: Any, recorded: Any, where: str) -> None:
+    """The captured output of ``RUNPOD_LOG_CAPTURE=all``: the handler's own output must be the same.
+
+    The deployed worker's capture also holds the SDK's own log lines written while the job ran (JSON
+    lines, as ``RUNPOD_ENDPOINT_ID`` is set); the notebook has no SDK worker writing them, so they are
+    left out of the recording before comparing (docs/differences.md)."""
+    assert isinstance(mine, str) and isinstance(recorded, str), f"{where}: {mine!r} / {recorded!r}"
+    expected = _SDK_LOG_LINE.sub("", recorded)
+    assert mine == expected, f"{where}: {mine[-300:]!r} != recorded (SDK lines left out) {expected[-300:]!r}"
+
+
+def assert_same_sdk_version(mine: Any, recorded: Any, where: str) -> None:
+    """Ours follows the installed SDK; the recording is of the same SDK line."""
+    installed = importlib.metadata.version("runpod")
+    assert mine == installed, f"{where}: runpod_version is {mine!r}, the installed SDK is {installed}"
+    assert str(recorded).split(".")[0] == installed.split(".")[0], (
+        f"{where}: the recording is of runpod {recorded}, another line than the installed {installed}"
+    )
 
 
 def _exception_info(text: str) -> dict[str, Any] | None:
@@ -125,22 +159,28 @@ _CARETS = re.compile(r"^\s*[\^~]+\s*$")
 
 
 def traceback_frames(text: str) -> list[str]:
-    """The traceback's lines without the SDK worker's own frames and without caret lines.
+    """The traceback's lines without the SDK worker's own frames, caret lines and continuation lines.
 
     rp_jupyter's frames are *not* dropped: they must not appear in our tracebacks at all.
 
-    Caret lines (``^^^^``) are presentation that differs between Python versions; the handler's
-    frames (file, line number, function, source line) and the final exception line are kept.
+    Presentation that differs between Python versions is left out: caret lines (``^^^^``, ``~~~^``,
+    3.11+) and the further lines of a statement that spans several (3.13 shows them all, earlier
+    versions its first line only). The handler's frames (file, line number, function, first source
+    line) and the exception lines are kept.
     """
     kept: list[str] = []
     skipping = False
+    sources = 0  # source lines seen since the last frame line
     for line in text.splitlines():
         frame = _FRAME.match(line)
         if frame is not None:
-            file = frame["file"]
-            skipping = file.endswith(_SDK_WORKER_FRAMES)
+            skipping, sources = frame["file"].endswith(_SDK_WORKER_FRAMES), 0
         elif not line.startswith("    "):
             skipping = False
+        elif not _CARETS.match(line):
+            sources += 1
+            if sources > 1:
+                continue
         if skipping or _CARETS.match(line):
             continue
         kept.append(line)

@@ -2,31 +2,67 @@
 
 Everything here is derived from the recording only, never from the case's name, so cases we have
 not seen are handled the same way.
+
+Which recordings: those of the installed SDK's line. runpod 1.x compares against the shared
+recordings of 1.12.0 (``shared/spec/golden/worker/``); runpod 2.x against
+``tests/golden/recorded/runpod-<version>/worker/`` (the installed version's set if there is one,
+else the newest set of that line), recorded with ``tests/golden/tools/record_worker.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib.metadata
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Fate", "Recording", "golden_root", "worker_cases"]
+__all__ = ["Fate", "Recording", "golden_root", "installed_sdk", "worker_cases", "worker_root"]
+
+RECORDED = Path(__file__).resolve().parent / "recorded"
 
 
 def golden_root() -> Path:
-    """``$RP_JUPYTER_GOLDEN``, else ``shared/spec/golden`` beside the clone."""
+    """``$RP_JUPYTER_GOLDEN``, else ``shared/spec/golden`` beside the clone (runpod 1.12.0's recordings)."""
     override = os.environ.get("RP_JUPYTER_GOLDEN")
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[3] / "shared" / "spec" / "golden"
 
 
+def installed_sdk() -> str:
+    return importlib.metadata.version("runpod")
+
+
+def _version_key(name: str) -> tuple[Any, ...]:
+    """``runpod-2.0.0rc2`` -> a key that sorts pre-releases before their release."""
+    match = re.fullmatch(r"runpod-(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?", name)
+    if match is None:
+        return (-1,)
+    major, minor, micro, pre, number = match.groups()
+    return (int(major), int(minor), int(micro), (pre or "z"), int(number or 0))
+
+
+def worker_root(version: str | None = None) -> Path:
+    """The worker recordings to compare with: those of the installed SDK's line (module docstring)."""
+    version = version or installed_sdk()
+    exact = RECORDED / f"runpod-{version}" / "worker"
+    if exact.is_dir():
+        return exact
+    major = version.split(".")[0]
+    if major == "1":
+        return golden_root() / "worker"
+    same_line = sorted((p for p in RECORDED.glob(f"runpod-{major}.*") if (p / "worker").is_dir()),
+                       key=lambda p: _version_key(p.name))
+    return same_line[-1] / "worker" if same_line else RECORDED / f"runpod-{version}" / "worker"
+
+
 def worker_cases() -> list[Path]:
     """Every recorded worker case folder (empty when the recordings are absent)."""
-    root = golden_root() / "worker"
+    root = worker_root()
     if not root.is_dir():
         return []
     return sorted(path for path in root.iterdir() if (path / "normalized" / "recording.json").is_file())
@@ -110,6 +146,16 @@ class Recording:
     @property
     def uses_rp_debugger(self) -> bool:
         return "--rp_debugger" in self.command
+
+    @property
+    def sdk_features(self) -> list[str]:
+        """Features of runpod 2.x the case uses (from its handler and environment, not its name)."""
+        features = []
+        if "register_prestart_hook" in self.handler_source:
+            features.append("prestart hooks")
+        if self.worker_env.get("RUNPOD_LOG_CAPTURE", "").strip().lower() == "all":
+            features.append("RUNPOD_LOG_CAPTURE=all")
+        return features
 
     def fate(self, job: dict[str, Any]) -> Fate:
         job_id = job.get("id")

@@ -21,7 +21,10 @@ SKIP_SLOW = os.environ.get("RP_JUPYTER_SLOW") == "0"
 
 def test_requirements_install_the_project_itself() -> None:
     lines = [ln.strip() for ln in (BINDER / "requirements.txt").read_text().splitlines()]
-    assert {"-e .", "."} & set(lines), "with binder/ present, repo2docker does not install the repo by itself"
+    project = [ln for ln in lines if re.fullmatch(r"(-e )?\.(\[[a-z,-]+\])?", ln)]
+    assert project, "with binder/ present, repo2docker does not install the repo by itself"
+    extras = set(re.findall(r"[a-z-]+", project[0].partition("[")[2]))
+    assert {"lab", "plots"} <= extras, "the light install leaves JupyterLab and matplotlib to extras"
 
 
 def test_runtime_and_post_build() -> None:
