@@ -17,10 +17,13 @@ import dataclasses
 import glob
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,72 @@ def say(message: str) -> None:
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None) -> int:
-    """Run a command in the repo root; return its exit code."""
+    """Run a command in the repo root; return its exit code. During setup its output is a summary."""
+    if _summarising:
+        return Summary(_summarising[-1]).run([str(c) for c in cmd], env)
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
+
+
+# ---------------------------------------------------------------- setup's output: a summary and a heartbeat
+
+_summarising: list[str] = []
+"""While setup installs, what it is doing: run() then shows a summary of each command's output."""
+HEARTBEAT_S = 10.0
+_KEEP = re.compile(r"^\s*(Resolved|Prepared|Installed|Uninstalled|Audited|Building|Built|Successfully installed|"
+                   r"error|ERROR|warning: (?!Location)|×)")
+_PACKAGE = re.compile(r"^ [+-] \S+==")
+
+
+class Summary:
+    """Runs a command with its output read line by line: the lines that say where it is are shown (uv's
+    resolved / building / built / installed), the ~200 ``+ package`` lines are counted, a heartbeat says
+    it is still working when it has been quiet (the extension's build: ~40 s), and on failure the last
+    lines are shown in full."""
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+        self.tail: deque[str] = deque(maxlen=60)
+        self.packages = 0
+        self.phase = doing
+        self.last_said = time.monotonic()
+
+    def run(self, cmd: list[str], env: dict[str, str] | None) -> int:
+        started = time.monotonic()
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", bufsize=1)
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(done, started), daemon=True)
+        beat.start()
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._line(line.rstrip())
+        code = process.wait()
+        done.set()
+        beat.join()
+        if self.packages:
+            say(f"  ({self.packages} packages listed by the installer)")
+        if code != 0:
+            say(f"{Path(cmd[0]).name} failed (exit {code}); its last lines:")
+            print("\n".join(self.tail), file=sys.stderr, flush=True)
+        return code
+
+    def _line(self, line: str) -> None:
+        self.tail.append(line)
+        if _PACKAGE.match(line):
+            self.packages += 1
+        elif _KEEP.match(line):
+            if line.lstrip().startswith("Building"):
+                self.phase = "building rp-jupyter (its JupyterLab extension: jlpm install + build)"
+            elif line.lstrip().startswith("Built"):
+                self.phase = self.doing
+            say(f"  {line.strip()}")
+            self.last_said = time.monotonic()
+
+    def _heartbeat(self, done: threading.Event, started: float) -> None:
+        while not done.wait(1.0):
+            if time.monotonic() - self.last_said >= HEARTBEAT_S:
+                say(f"  … {self.phase}: {time.monotonic() - started:.0f} s")
+                self.last_said = time.monotonic()
 
 
 def venv_env(venv: Path = VENV) -> dict[str, str]:
@@ -73,7 +140,12 @@ def setup() -> None:
     if not PYTHON.exists():
         say("creating .venv")
         check_ok(run(sys.executable, "-m", "venv", VENV), "python -m venv")
-    install_project()
+    say("installing rp-jupyter[test] into .venv (uv) and building its JupyterLab extension")
+    _summarising.append("installing")
+    try:
+        install_project()
+    finally:
+        _summarising.pop()
     STAMP.write_text(setup_hash() + "\n")
     say(f"setup done in {time.monotonic() - started:.1f} s")
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import os
+import re
 import statistics
 import sys
 import threading
@@ -22,7 +24,8 @@ from typing import Any
 from ._extras import require
 from .runtime import HandlerKind, Job, JobEvent, JobStatus, Runtime
 
-__all__ = ["GpuMeter", "LabReport", "Level", "Recommendation", "measure", "plot_png", "recommend"]
+__all__ = ["GpuMeter", "LabReport", "Level", "Recommendation", "lab_run_of", "measure", "plot_png", "probe_name",
+           "recommend"]
 
 PLATEAU = 0.9
 """A level within this share of the best throughput counts as "throughput stopped rising"."""
@@ -183,10 +186,26 @@ class _FirstChunks:
                 self.at.setdefault(event.job.id, time.perf_counter())
 
 
+_runs = itertools.count(1)
+_PROBE = re.compile(r"^(?P<handler>.+)\.lab(?P<run>\d+)-c(?P<level>\d+)$")
+
+
+def probe_name(name: str, run: int, level: int) -> str:
+    """The handler a lab run's jobs run under at one level: ``fetch.lab3-c8`` (run 3 of ``fetch``, concurrency 8)."""
+    return f"{name}.lab{run}-c{level}"
+
+
+def lab_run_of(handler: str) -> tuple[int, str, int] | None:
+    """``(run, handler, level)`` when ``handler`` is a lab run's probe (:func:`probe_name`), else None:
+    how ``%rp_jobs`` and the sidebar group a run's jobs into one line."""
+    match = _PROBE.match(handler)
+    return (int(match["run"]), match["handler"], int(match["level"])) if match else None
+
+
 def _run_level(runtime: Runtime, name: str, level: int, requests: Sequence[Any], jobs: int,
-               timeout: float) -> Level:
+               timeout: float, run: int) -> Level:
     spec = runtime.handler(name)
-    probe = f"{name}.bench-c{level}"
+    probe = probe_name(name, run, level)
     runtime.register(spec.fn, probe, return_aggregate_stream=spec.return_aggregate_stream,
                      concurrency_modifier=lambda _current: level, execution_timeout=spec.execution_timeout)
     firsts = _FirstChunks()
@@ -221,7 +240,8 @@ def measure(runtime: Runtime, name: str, requests: Sequence[Any], levels: Sequen
     if not requests:
         raise ValueError("the lab needs at least one request")
     spec = runtime.handler(name)
-    measured = [_run_level(runtime, name, level, requests, jobs, timeout) for level in levels]
+    run = next(_runs)
+    measured = [_run_level(runtime, name, level, requests, jobs, timeout, run) for level in levels]
     sync = spec.kind in (HandlerKind.SYNC, HandlerKind.SYNC_GENERATOR)
     total = gpu_total_mb()
     generator = spec.kind is HandlerKind.SYNC_GENERATOR
@@ -265,6 +285,7 @@ class LabReport:
         note = SYNC_NOTE["sync_generator" if self.kind == HandlerKind.SYNC_GENERATOR.value else "sync"]
         warn = f"\nwarning: sync handler — {note}" if self.sync else ""
         return (f"concurrency lab for {self.handler!r} ({self.kind}){warn}\n{self.table()}\n"
+                "(p50/p95: latency from submit to end, incl. time in the queue)\n"
                 f"recommended concurrency_modifier: {self.recommendation.value} — {self.recommendation.reason}")
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -272,7 +293,9 @@ class LabReport:
 
 
 def plot_png(report: LabReport) -> bytes:
-    """Throughput, latency, time to first chunk and GPU memory against concurrency, as a PNG.
+    """Throughput and latency against concurrency — and time to first chunk and GPU memory when they were
+    measured (a streaming handler; a GPU) — as a PNG. Latency is submit to end: it includes the time a
+    job waited in the queue, as a client's does.
 
     Needs matplotlib (the ``plots`` extra): without it, :class:`MissingDependencyError` says so in one
     line, and ``%rp_bench`` shows the report's table alone."""
@@ -283,16 +306,20 @@ def plot_png(report: LabReport) -> bytes:
     from matplotlib.figure import Figure
 
     xs = [lv.concurrency for lv in report.levels]
-    figure = Figure(figsize=(10, 6.5), dpi=100)
-    axes = figure.subplots(2, 2)
-    _panel(axes[0][0], xs, {"jobs/s": [lv.throughput for lv in report.levels]}, "throughput")
-    _panel(axes[0][1], xs, {"p50": [lv.p50_ms for lv in report.levels], "p95": [lv.p95_ms for lv in report.levels]},
-           "latency (ms)")
-    _panel(axes[1][0], xs, {"median": [lv.ttfc_ms for lv in report.levels]}, "time to first chunk (ms)")
-    _panel(axes[1][1], xs, {"peak": [lv.gpu_peak_mb for lv in report.levels]}, "GPU memory (MB)")
-    for row in axes:
-        for ax in row:
-            ax.axvline(report.recommendation.value, color="#1f9d55", linestyle="--", linewidth=1)
+    panels: list[tuple[dict[str, list[float | None]], str]] = [
+        ({"jobs/s": [lv.throughput for lv in report.levels]}, "throughput (jobs/s)"),
+        ({"p50": [lv.p50_ms for lv in report.levels], "p95": [lv.p95_ms for lv in report.levels]},
+         "latency incl. queue (ms)")]
+    optional = [({"median": [lv.ttfc_ms for lv in report.levels]}, "time to first chunk (ms)"),
+                ({"peak": [lv.gpu_peak_mb for lv in report.levels]}, "GPU memory (MB)")]
+    panels += [panel for panel in optional if any(v is not None for v in next(iter(panel[0].values())))]
+    columns = 2 if len(panels) != 3 else 3
+    rows = (len(panels) + columns - 1) // columns
+    figure = Figure(figsize=(10 if columns == 2 else 13, 3.4 * rows + 0.6), dpi=100)
+    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    for ax, (series, title) in zip(axes, panels, strict=True):
+        _panel(ax, xs, series, title)
+        ax.axvline(report.recommendation.value, color="#1f9d55", linestyle="--", linewidth=1)
     figure.suptitle(f"{report.handler}: recommended concurrency_modifier = {report.recommendation.value}")
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -13,6 +13,7 @@ import { Signal } from '@lumino/signaling';
 import { IReply, RunPodModel } from './connection';
 import { askExport, pickTemplate, showExportResult } from './dialogs';
 import { exportPath } from './model';
+import { watchReopened } from './reopen';
 import { RunPodSidebar } from './sidebar';
 import { RunPodStatus } from './statusbar';
 import { TEMPLATES, cellsToInsert, findTemplate, jobViewSource } from './templates';
@@ -69,22 +70,55 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     const model = new RunPodModel(tracker);
+    watchReopened(tracker); // saved notebooks: dead live widgets give way to their static copies
     const { commands } = app;
     const link = () => model.current;
 
-    /** Run a command in the kernel; a notification says what happened. */
-    const send = async (cmd: string, args: Record<string, unknown>, done: string): Promise<IReply> => {
+    type Finish = (reply: IReply) => void | Promise<void>;
+    const late = new Map<string, Finish>(); // commands that got no answer in time: their answer, when it comes
+
+    /**
+     * Run a command in the kernel. Its answer goes to `finish`; with no answer within 5 s the sidebar
+     * and a notification say so at once, with Retry (the same id: it never runs twice), and the answer
+     * still goes to `finish` if it comes later.
+     */
+    const runCommand = async (label: string, cmd: string, args: Record<string, unknown>, finish: Finish,
+                              id?: string): Promise<void> => {
       const current = link();
+      sidebar.showCommand({ label, state: 'running' });
+      const started = () => sidebar.showCommand({ label, state: 'started' });
       const reply = current
-        ? await current.command(cmd, args)
+        ? await current.command(cmd, args, id, started)
         : { ok: false, text: 'no notebook kernel is active' };
-      if (reply.ok) {
-        Notification.success(reply.text.split('\n')[0] || done, { autoClose: 4000 });
-      } else {
-        Notification.error(reply.text, { autoClose: 8000 });
+      if (reply.pending && reply.id) {
+        late.set(reply.id, finish);
+        const retry = () => void runCommand(label, cmd, args, finish, reply.id);
+        sidebar.showCommand({ label, state: 'pending', text: reply.text, retry });
+        Notification.warning(`${label}: ${reply.text}`, { autoClose: 10000, actions: [{ label: 'Retry', callback: retry }] });
+        return;
       }
-      return reply;
+      await finish(reply);
     };
+    model.lateReply.connect((_, reply) => {
+      const finish = reply.id ? late.get(reply.id) : undefined;
+      if (finish && reply.id) {
+        late.delete(reply.id);
+        void finish(reply);
+      }
+    });
+
+    /** The usual ending: the sidebar's status line and a notification. */
+    const notify = (label: string, cmd: string, args: Record<string, unknown>): Finish => reply => {
+      const retry = reply.ok ? undefined : () => void runCommand(label, cmd, args, notify(label, cmd, args));
+      sidebar.showCommand({ label, state: reply.ok ? 'ok' : 'failed', text: reply.text, retry });
+      if (reply.ok) {
+        Notification.success(reply.text.split('\n')[0] || label, { autoClose: 4000 });
+      } else {
+        Notification.error(`${label}: ${reply.text}`, { autoClose: 8000 });
+      }
+    };
+    const send = (cmd: string, args: Record<string, unknown>, label: string): Promise<void> =>
+      runCommand(label, cmd, args, notify(label, cmd, args));
 
     commands.addCommand(CommandIDs.insert, {
       label: args => {
@@ -145,7 +179,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.run, {
       label: args => (args.handler ? `Run RunPod Handler ${args.handler} (last request)` : 'Run RunPod Handler'),
       isEnabled: args => Boolean(args.handler) && model.snapshot !== null,
-      execute: args => send('run', { handler: args.handler }, `Queued a job for ${args.handler}`)
+      execute: args => send('run', { handler: args.handler }, `Run ${args.handler}`)
     });
     commands.addCommand(CommandIDs.cancel, {
       label: 'Cancel RunPod Job',
@@ -168,14 +202,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!choice) {
           return;
         }
-        const current = link();
-        const reply = current
-          ? await current.command('export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null,
-            hub: choice.hub })
-          : { ok: false, text: 'no notebook kernel is active' };
-        await showExportResult(`Export ${choice.handler}`, reply, path =>
-          void commands.execute('filebrowser:go-to-path', { path: `/${path}` })
-        );
+        const label = `Export ${choice.handler}`;
+        await runCommand(label, 'export', { handler: choice.handler, out: choice.out, base_image: choice.baseImage || null,
+          hub: choice.hub },
+          async reply => {
+            sidebar.showCommand({ label, state: reply.ok ? 'ok' : 'failed', text: reply.ok ? `written to ${choice.out}` : reply.text });
+            await showExportResult(label, reply, path =>
+              void commands.execute('filebrowser:go-to-path', { path: `/${path}` })
+            );
+          });
       }
     });
     commands.addCommand(CommandIDs.serve, {

@@ -47,10 +47,21 @@ export interface IJobInfo {
   chunks: number;
 }
 
+/** One concurrency-lab run (`%rp_bench`): its jobs are not listed one by one. */
+export interface ILabRun {
+  run: number;
+  handler: string;
+  jobs: number;
+  levels: number[];
+  counts: Record<string, number>;
+  status: string;
+}
+
 export interface ISnapshot {
   type: 'snapshot';
   handlers: IHandlerInfo[];
   jobs: IJobInfo[];
+  lab_runs: ILabRun[];
   counts: Record<string, number>;
   gpu: string | null;
   features: { export: boolean; serve: boolean; tests?: boolean };
@@ -146,6 +157,34 @@ export function jobRows(snapshot: ISnapshot, now: number, receivedAt: number): I
     .map(job => jobRow(job, now, receivedAt));
 }
 
+export interface ILabRow {
+  run: number;
+  status: string;
+  colour: string;
+  label: string;
+  live: boolean;
+}
+
+/** A lab run's line, newest first: `%rp_bench fetch · 64 jobs at 1, 2, 4, 8 · 12 running`. */
+export function labRows(snapshot: ISnapshot): ILabRow[] {
+  return snapshot.lab_runs
+    .slice()
+    .reverse()
+    .map(run => {
+      const live = !isTerminal(run.status);
+      const running = (run.counts.IN_PROGRESS ?? 0) + (run.counts.IN_QUEUE ?? 0);
+      const failed = (run.counts.FAILED ?? 0) + (run.counts.TIMED_OUT ?? 0);
+      let label = `%rp_bench ${run.handler} · ${run.jobs} job${run.jobs === 1 ? '' : 's'} at ${run.levels.join(', ')}`;
+      if (running) {
+        label += ` · ${running} running`;
+      }
+      if (failed) {
+        label += ` · ${failed} failed`;
+      }
+      return { run: run.run, status: run.status, colour: stateStyle(run.status).colour, label, live };
+    });
+}
+
 /** The status bar's text: "RunPod: idle · CPU", "RunPod: 2 running, 1 queued · NVIDIA H100". */
 export function statusText(connection: Connection, snapshot: ISnapshot | null): string {
   if (connection === 'no-kernel') {
@@ -208,6 +247,7 @@ export function asSnapshot(data: unknown): ISnapshot | null {
     type: 'snapshot',
     handlers: d.handlers,
     jobs: d.jobs,
+    lab_runs: Array.isArray(d.lab_runs) ? d.lab_runs : [],
     counts: d.counts ?? {},
     gpu: d.gpu ?? null,
     features: d.features ?? { export: false, serve: false },

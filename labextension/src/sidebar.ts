@@ -6,15 +6,25 @@ import { button, h } from './dom';
 import {
   IHandlerInfo,
   IJobRow,
+  ILabRow,
   ISnapshot,
   concurrencyLabel,
   exportDisabledReason,
   jobRows,
   keepDisabledReason,
   kindLabel,
+  labRows,
   serveDisabledReason,
   statusText
 } from './model';
+
+/** The last command's state, shown under the sidebar's header: running, waiting (with Retry), done. */
+export interface ICommandStatus {
+  label: string;
+  state: 'running' | 'started' | 'pending' | 'ok' | 'failed';
+  text?: string;
+  retry?: () => void;
+}
 
 export interface ISidebarActions {
   run(handler: string): void;
@@ -50,24 +60,50 @@ export class RunPodSidebar extends Widget {
     this.render();
   }
 
+  /** Show what the last command is doing (or did); with a Retry button when it can be retried. */
+  showCommand(status: ICommandStatus): void {
+    if (status.state === 'running') {
+      this._commands++; // a new command (a retry too): tests and screen readers can tell it from the last
+    }
+    this._command = status;
+    this.render();
+  }
+
   render(): void {
     if (this.isDisposed) {
       return;
     }
     const snapshot = this.model.snapshot;
     const link = this.model.current;
-    const children = [
+    const children: (HTMLElement | null)[] = [
       h('header', { class: 'rp-sidebar-header' },
         h('h2', {}, 'RunPod'),
         h('div', { class: 'rp-sidebar-status' }, statusText(this.model.connection, snapshot))),
+      this._commandStatus(),
       snapshot ? this._server(snapshot) : this._notLoaded()
     ];
     if (snapshot && link) {
       children.push(this._handlers(snapshot.handlers, snapshot));
-      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), keepDisabledReason(snapshot)));
+      children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), labRows(snapshot),
+        keepDisabledReason(snapshot)));
     }
-    this.node.replaceChildren(...children);
+    this.node.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));
     this._tick(snapshot !== null && snapshot.jobs.some(j => j.status === 'IN_QUEUE' || j.status === 'IN_PROGRESS'));
+  }
+
+  private _commandStatus(): HTMLElement | null {
+    const c = this._command;
+    if (!c) {
+      return null;
+    }
+    const words = {
+      running: 'sent…', started: 'running in the kernel…', pending: 'waiting', ok: 'done', failed: 'failed'
+    }[c.state];
+    return h('div', { class: 'rp-command', 'data-state': c.state, 'data-seq': String(this._commands), role: 'status' },
+      h('span', { class: 'rp-command-text' }, `${c.label}: ${c.text ? c.text.split('\n')[0] : words}`),
+      c.retry && (c.state === 'pending' || c.state === 'failed')
+        ? button('Retry', 'Send the command again (it never runs twice)', c.retry, { action: 'retry' })
+        : null);
   }
 
   private _notLoaded(): HTMLElement {
@@ -113,7 +149,7 @@ export class RunPodSidebar extends Widget {
       items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No handler yet: run a %%rp_handler cell.'));
   }
 
-  private _jobs(rows: IJobRow[], keepReason: string | null): HTMLElement {
+  private _jobs(rows: IJobRow[], labs: ILabRow[], keepReason: string | null): HTMLElement {
     const items = rows.map(row =>
       h('li', { class: 'rp-job', 'data-id': row.id, 'data-status': row.status, 'data-handler': row.handler },
         h('div', { class: 'rp-job-head' },
@@ -133,8 +169,16 @@ export class RunPodSidebar extends Widget {
                 () => this.actions.keep(row.id, row.handler), { disabled: keepReason, action: 'keep' })
             : null))
     );
+    const runs = labs.map(lab =>
+      h('li', { class: 'rp-lab-run', 'data-run': String(lab.run), 'data-status': lab.status },
+        h('div', { class: 'rp-job-head' },
+          h('span', { class: 'rp-chip', style: `background:${lab.colour}` }, lab.status),
+          h('span', { class: 'rp-job-meta', title: 'a concurrency-lab run: its jobs are not listed one by one' },
+            lab.label)))
+    );
     return h('section', { class: 'rp-section rp-jobs' },
       h('h3', {}, `Jobs (${rows.length})`),
+      runs.length ? h('ul', { class: 'rp-lab-runs' }, ...runs) : null,
       items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No job yet: %rp_run NAME {"input": {...}}'));
   }
 
@@ -149,4 +193,6 @@ export class RunPodSidebar extends Widget {
   }
 
   private _timer = 0;
+  private _command: ICommandStatus | null = null;
+  private _commands = 0;
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
 import {
+  ILabRun,
   ISnapshot,
   asSnapshot,
   concurrencyLabel,
@@ -12,6 +13,7 @@ import {
   jobRows,
   keepDisabledReason,
   kindLabel,
+  labRows,
   serveDisabledReason,
   stateStyle,
   statusText
@@ -22,6 +24,7 @@ function snapshot(extra: Partial<ISnapshot> = {}): ISnapshot {
     type: 'snapshot',
     handlers: [],
     jobs: [],
+    lab_runs: [],
     counts: { IN_QUEUE: 0, IN_PROGRESS: 0, COMPLETED: 0 },
     gpu: 'CPU',
     features: { export: true, serve: true },
@@ -115,6 +118,20 @@ test('asSnapshot accepts snapshots only, filling defaults', () => {
   const s = asSnapshot({ type: 'snapshot', handlers: [], jobs: [] })!;
   assert.equal(s.gpu, null);
   assert.deepEqual(s.features, { export: false, serve: false });
+});
+
+test('a lab run is one line: its handler, jobs, levels, and what is still running or failed', () => {
+  const runs: ILabRun[] = [
+    { run: 1, handler: 'fetch', jobs: 64, levels: [1, 2, 4, 8], counts: { COMPLETED: 64 }, status: 'COMPLETED' },
+    { run: 2, handler: 'fetch', jobs: 9, levels: [1, 2], counts: { COMPLETED: 5, IN_PROGRESS: 2, FAILED: 2 },
+      status: 'IN_PROGRESS' }
+  ];
+  const rows = labRows(snapshot({ lab_runs: runs }));
+  assert.deepEqual(rows.map(r => r.run), [2, 1]); // newest first
+  assert.equal(rows[1].label, '%rp_bench fetch · 64 jobs at 1, 2, 4, 8');
+  assert.equal(rows[0].label, '%rp_bench fetch · 9 jobs at 1, 2 · 2 running · 2 failed');
+  assert.equal(rows[0].live, true);
+  assert.equal(asSnapshot({ type: 'snapshot', handlers: [], jobs: [] })?.lab_runs.length, 0); // an older kernel
 });
 
 test('a job that ended with a result can be kept as a test, when the kernel has %rp_tests', () => {

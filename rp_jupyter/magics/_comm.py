@@ -1,20 +1,24 @@
 """The ``rp_jupyter`` comm: the JupyterLab extension's view of this kernel's runtime, and its commands.
 
-Out (kernel → lab): ``{"type": "snapshot", ...}`` — handlers, the latest jobs with their states and
-times, state counts, the GPU name (or "CPU"), which magics exist and the local server's URL — sent
-only when it changed, through the views' clock (≤ 5 a second, at once when a job ends), never per
-chunk; ``{"type": "reply", "id", "ok", "text"}`` answers a command.
-In (lab → kernel): ``subscribe``, ``run`` (a handler with its last request), ``cancel``, ``export``
+Out (kernel → pages): ``{"type": "hello", "target"}`` once on ``%load_ext``; ``{"type": "snapshot", ...}``
+— handlers, the latest jobs with their states and times (a concurrency-lab run as one entry of
+``lab_runs``), state counts, the GPU name (or "CPU"), which magics exist and the local server's URL —
+sent only when it changed, through the views' clock (≤ 5 a second, at once when a job ends), never per
+chunk; ``{"type": "ack", "id"}`` when a command starts and ``{"type": "reply", "id", "ok", "text"}``
+when it ends; ``{"type": "bye"}`` on ``%unload_ext``.
+In (pages → kernel): ``subscribe``, ``run`` (a handler with its last request), ``cancel``, ``export``
 (through ``%rp_export``, ``hub`` adds ``--hub``), ``serve`` / ``stop_serve`` (through ``%rp_serve``),
 ``keep`` (a job kept as a test, through ``%rp_tests add``).
 
-On ``%load_ext`` the kernel registers the target and announces itself by opening a comm (so an open
-JupyterLab attaches at once); a page opened later finds it with ``comm_info`` and opens its own.
+One comm for the kernel, owned by it and never opened on a page (see :class:`Hub`): a page load leaves
+nothing behind, and the page never sends comm messages over a kernel subshell.
 No key of the data is named ``state``: nbclient would store it as widget state.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
 import shlex
@@ -28,12 +32,15 @@ from .. import session
 from ..exporter import expand_path
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
 from ..widgets._clock import CLOCK
+from ..widgets._jobs_table import group_of, lab_runs
 
 __all__ = ["TARGET", "gpu_name", "handler_info", "job_info", "register", "snapshot", "unregister"]
 
 TARGET = "rp_jupyter"
 MAX_JOBS = 100
 MIN_INTERVAL = 0.2  # s between snapshots while jobs only progress; a finished job is sent at once
+MAX_ANSWERS = 200  # answers kept for retried command ids
+MAX_LAB_RUNS = 20
 _PREVIEW = 200
 
 
@@ -72,13 +79,18 @@ def job_info(job: Job) -> dict[str, Any]:
 
 def snapshot(handlers: dict[str, HandlerSpec], jobs: list[Job], gpu: str | None,
              features: dict[str, bool], server: str | None) -> dict[str, Any]:
+    """What the sidebar and the status bar show. A concurrency-lab run's jobs (and its probe handlers)
+    are one entry of ``lab_runs``, not 80 jobs; the counts still count every job (the status bar)."""
     counts = {status.value: 0 for status in JobStatus}
     for job in jobs:
         counts[job.status.value] += 1
+    plain, runs = lab_runs(jobs)
     return {
         "type": "snapshot",
-        "handlers": [handler_info(spec, jobs) for _, spec in sorted(handlers.items())],
-        "jobs": [job_info(job) for job in jobs[-MAX_JOBS:]],
+        "handlers": [handler_info(spec, plain) for name, spec in sorted(handlers.items()) if group_of(name) is None],
+        "jobs": [job_info(job) for job in plain[-MAX_JOBS:]],
+        "lab_runs": [{key: run[key] for key in ("run", "handler", "jobs", "levels", "counts", "status")}
+                     for run in runs[-MAX_LAB_RUNS:]],
         "counts": counts,
         "gpu": gpu,
         "features": features,
@@ -135,13 +147,26 @@ def _nvidia_smi() -> str | None:
     return name or None
 
 
-# ---- the hub: comms, subscriptions, commands ----------------------------------------------------
+# ---- the hub: the kernel's comm, subscriptions, commands -----------------------------------------
 class Hub:
-    """The kernel's end of every ``rp_jupyter`` comm; flushed by the views' clock."""
+    """The kernel's one ``rp_jupyter`` comm, shared by every page; flushed by the views' clock.
+
+    The kernel owns the comm and never opens it on a page (no ``comm_open``): pages find it with
+    ``comm_info`` or through the ``hello`` it broadcasts on ``%load_ext``, and talk to it with plain
+    ``comm_msg`` on the main shell channel. So a page load creates nothing in the kernel — no comm, no
+    subshell — and every snapshot is sent once, whatever the number of pages. Commands carry an id: the
+    kernel acks it when it starts (a page that hears no ack within 5 s says the kernel is busy and offers
+    Retry), and a retried id gets the first answer again instead of running twice.
+
+    Snapshots flow from ``%load_ext`` on, whether a page listens or not (≤ 5 a second, only when something
+    changed, never per chunk): a page's ``subscribe`` is a comm message on the main shell, which waits
+    behind a running Run All, while snapshots leave from the clock's thread — so the sidebar follows a
+    Run All as it happens.
+    """
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self.comms: dict[str, Any] = {}  # comm id -> comm, for those that subscribed
+        self.comm: Any = None
         self.closed = False
         self._runtime: Any = None
         self._unsubscribe: Any = None
@@ -150,54 +175,73 @@ class Hub:
         self._last_sent = 0.0
         self._ended = False  # a job ended since the last snapshot: send it now, whatever the interval
         self._lock = threading.Lock()
+        self._answers: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
 
-    # -- comms
-    def open(self, comm: Any, msg: dict[str, Any]) -> None:
-        """A comm the lab opened (a page that found us through comm_info)."""
-        self._attach(comm)
-        self.on_message(comm, msg)
-
+    # -- the comm
     def announce(self) -> None:
-        from comm import create_comm
+        """Create the kernel's comm (registered, not opened on any page) and say hello to open pages."""
+        from comm import create_comm, get_comm_manager
 
-        self._attach(create_comm(target_name=TARGET, data={"type": "hello"}))
+        self.comm = create_comm(target_name=TARGET, primary=False)
+        get_comm_manager().register_comm(self.comm)
+        self.comm.on_msg(self.on_message)
+        self.comm.on_close(self._reopen)
+        self.comm.send({"type": "hello", "target": TARGET})
+        self.refresh(urgent=True)
 
-    def _attach(self, comm: Any) -> None:
-        comm.on_msg(lambda msg: self.on_message(comm, msg))
-        comm.on_close(lambda msg: self.comms.pop(comm.comm_id, None))
+    def _reopen(self, msg: dict[str, Any]) -> None:
+        """A front end closed the comm (one that does not know it): make a new one, so pages find it."""
+        if not self.closed:
+            self.announce()
 
     def close(self) -> None:
+        """Say goodbye and forget the comm (pages reset); no ``comm_close``: no page holds a comm to close."""
         self.closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for comm in list(self.comms.values()):
-            try:
-                comm.close()
-            except Exception:
-                pass
-        self.comms.clear()
+        if self.comm is not None:
+            from comm import get_comm_manager
+
+            with contextlib.suppress(Exception):
+                self.comm.send({"type": "bye"})
+            self.comm._closed = True  # nothing to close on the pages' side
+            get_comm_manager().comms.pop(self.comm.comm_id, None)
+
+    def _send(self, data: dict[str, Any]) -> None:
+        if self.comm is not None and not self.closed:
+            self.comm.send(data)
 
     # -- commands (the kernel's main thread, between cells)
-    def on_message(self, comm: Any, msg: dict[str, Any]) -> None:
+    def on_message(self, msg: dict[str, Any]) -> None:
         data = msg.get("content", {}).get("data") or {}
-        command = data.get("cmd")
+        command, request_id = data.get("cmd"), data.get("id")
         if command == "subscribe":
-            self.comms[comm.comm_id] = comm
             self._last_text = ""  # a new page needs the whole picture
             self.refresh(urgent=True)
             return
+        if request_id is not None and str(request_id) in self._answers:  # a retry: the first answer again
+            self._send(self._answers[str(request_id)])
+            return
+        self._send({"type": "ack", "id": request_id})
+        reply = {"type": "reply", "id": request_id, **self._run(command, data)}
+        if request_id is not None:
+            self._answers[str(request_id)] = reply
+            while len(self._answers) > MAX_ANSWERS:
+                self._answers.popitem(last=False)
+        self._send(reply)
+        self.refresh(urgent=True)
+
+    def _run(self, command: Any, data: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
-            comm.send({"type": "reply", "id": data.get("id"), "ok": False, "text": f"unknown command {command!r}"})
-            return
+            return {"ok": False, "text": f"unknown command {command!r}"}
         extra: dict[str, Any] = {}
         try:
             ok, text, *more = handler(data)
             extra = more[0] if more else {}
         except Exception as exc:  # the lab shows it; the kernel goes on
             ok, text = False, f"{type(exc).__name__}: {exc}"
-        comm.send({"type": "reply", "id": data.get("id"), "ok": ok, "text": text, **extra})
-        self.refresh(urgent=True)
+        return {"ok": ok, "text": text, **extra}
 
     def _cmd_run(self, data: dict[str, Any]) -> tuple[bool, str]:
         name = str(data["handler"])
@@ -248,25 +292,23 @@ class Hub:
     # -- updates
     def refresh(self, urgent: bool = False) -> None:
         """Re-read the runtime (handlers come and go with cells) and schedule a flush."""
-        if self.closed or not self.comms:
+        if self.closed or self.comm is None:
             return
         runtime = session.get_runtime()
         if runtime is not self._runtime:
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self._runtime, self._unsubscribe = runtime, runtime.subscribe(self._on_event)
-        if self._gpu is None:
-            self._gpu = gpu_name()
         CLOCK.mark(self, urgent=urgent)
 
     def _on_event(self, event: JobEvent) -> None:  # the runtime's thread: cheap
-        if event.kind != "chunk" and self.comms:
+        if event.kind not in ("chunk", "log") and not self.closed:
             if event.kind == "finished":
                 self._ended = True
             CLOCK.mark(self, urgent=event.kind == "finished")
 
     def flush(self) -> None:  # the clock's thread
-        if self.closed or not self.comms or self._runtime is None:
+        if self.closed or self.comm is None or self._runtime is None:
             return
         with self._lock:
             now = time.monotonic()
@@ -274,14 +316,15 @@ class Hub:
                 CLOCK.mark(self)
                 return
             self._ended = False
+            if self._gpu is None:  # here, on the clock's thread: nvidia-smi never delays %load_ext or a cell
+                self._gpu = gpu_name()
             data = snapshot(self._runtime.handlers, self._runtime.jobs, self._gpu, self._features(),
                             self._server_url())
             text = json.dumps(data, sort_keys=True, default=repr)
             if text == self._last_text:
                 return
             self._last_text, self._last_sent = text, now
-        for comm in list(self.comms.values()):
-            comm.send(json.loads(text))
+        self._send(json.loads(text))
 
     def _features(self) -> dict[str, bool]:
         line = self.shell.magics_manager.magics["line"]
@@ -298,15 +341,12 @@ _hubs: list[Hub] = []
 
 
 def register(ipython: Any) -> None:
-    """Register the comm target, announce the kernel to an open JupyterLab; a refresh after each cell."""
+    """Create the kernel's comm and say hello to open pages; a refresh after each cell."""
     if getattr(ipython, "kernel", None) is None or os.environ.get("RP_JUPYTER_NO_COMM"):
         return  # a terminal IPython: no front end to talk to
-    from comm import get_comm_manager
-
     unregister(ipython)
     hub = Hub(ipython)
     _hubs.append(hub)
-    get_comm_manager().register_target(TARGET, hub.open)
     ipython.events.register("post_run_cell", _after_cell)
     hub.announce()
 
@@ -314,13 +354,8 @@ def register(ipython: Any) -> None:
 def unregister(ipython: Any) -> None:
     while _hubs:
         _hubs.pop().close()
-        from comm import get_comm_manager
-
-        get_comm_manager().targets.pop(TARGET, None)
-        try:
+        with contextlib.suppress(ValueError):
             ipython.events.unregister("post_run_cell", _after_cell)
-        except ValueError:
-            pass
 
 
 def _after_cell(result: Any = None) -> None:

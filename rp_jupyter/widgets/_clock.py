@@ -4,7 +4,8 @@ view and ``budget`` messages a second in all.
 Views mark themselves dirty from the runtime's thread (cheap: an attribute and a set); the clock
 flushes dirty views on its own thread, so a fast stream never waits on the front end. With many
 views streaming at once, each is flushed less often, so the browser never gets more than ``budget``
-updates a second whatever the number of views (a job's end is flushed at once).
+updates a second whatever the number of views (a job's end is flushed at once). The thread starts with
+the first mark and stops with :meth:`Clock.stop` (``%unload_ext``), after flushing what is dirty.
 """
 
 from __future__ import annotations
@@ -31,18 +32,33 @@ class Clock:
         self._wake = threading.Event()
         self._urgent = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop: threading.Event | None = None
 
     def mark(self, view: Flushable, urgent: bool = False) -> None:
         with self._lock:
             self._dirty.add(view)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="rp-jupyter-views", daemon=True)
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._stop,), name="rp-jupyter-views",
+                                                daemon=True)
                 self._thread.start()
         self._wake.set()
         if urgent:
             self._urgent.set()
 
-    def _run(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Flush what is dirty and end the thread (a later mark starts a new one)."""
+        with self._lock:
+            thread, stop = self._thread, self._stop
+            self._thread = self._stop = None
+        if thread is None or stop is None:
+            return
+        stop.set()
+        self._wake.set()
+        self._urgent.set()
+        thread.join(timeout)
+
+    def _run(self, stop: threading.Event) -> None:
         while True:
             self._wake.wait()  # idle until a view is dirty
             self._wake.clear()
@@ -55,6 +71,8 @@ class Clock:
                     import logging
 
                     logging.getLogger("rp_jupyter").exception("job view flush failed")
+            if stop.is_set():
+                return
             # at most `hz` flushes a second a view and `budget` in all, unless a job just ended
             self._urgent.wait(max(self.period, len(views) / self.budget))
             self._urgent.clear()

@@ -9,18 +9,29 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "STATE_STYLES",
+    "CellNamer",
     "curl_snippet",
+    "final_progress",
+    "log_rows",
+    "name_cells",
     "parse_error",
+    "progress_label",
     "progress_view",
     "python_snippet",
     "state_style",
     "summary_html",
     "summary_text",
 ]
+
+CellNamer = Callable[[str], "tuple[str, int] | None"]
+"""A file name → (``"In[5]"``, line offset) when it is a notebook cell's code, else None."""
 
 STATE_STYLES: dict[str, tuple[str, str]] = {
     "IN_QUEUE": ("In queue", "#8a8f98"),
@@ -67,6 +78,19 @@ def progress_view(value: Any) -> dict[str, Any] | None:
     return {"kind": "text", "label": _compact(value)}
 
 
+def progress_label(value: Any) -> str:
+    """One progress value as the history shows it: text as it is (no JSON quotes), anything else as JSON."""
+    return value[:200] if isinstance(value, str) else _compact(value)
+
+
+def final_progress(view: dict[str, Any] | None, status: str) -> dict[str, Any] | None:
+    """A completed job's bar is full (its work is done), whatever its last update said: ``70/80`` from a
+    handler that reports every 10 steps reads ``70/80 · completed``. Other ends keep where they stopped."""
+    if view is None or view["kind"] != "bar" or status != "COMPLETED" or view["fraction"] >= 1:
+        return view
+    return {**view, "fraction": 1.0, "label": f"{view['label']} · completed"}
+
+
 def _compact(value: Any, limit: int = 200) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
@@ -85,12 +109,38 @@ def _last_line(traceback: str) -> str:
     return lines[-1] if lines else ""
 
 
-def parse_error(error: Any) -> dict[str, Any] | None:
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line (\d+)(.*)$')
+
+
+def name_cells(traceback: str, namer: CellNamer | None) -> str:
+    """Frames in notebook cells named as IPython names them: ``Cell In[5], line 7, in handler``
+    instead of ``File "/tmp/ipykernel_…/….py", line 6, in handler`` (``namer`` knows the cells)."""
+    if namer is None or not traceback:
+        return traceback
+    lines = traceback.split("\n")
+    for i, line in enumerate(lines):
+        match = _FRAME.match(line)
+        found = namer(match.group(2)) if match else None
+        if match and found is not None:
+            indent, _, number, rest = match.groups()
+            lines[i] = f"{indent}Cell {found[0]}, line {int(number) + found[1]}{rest}"
+    return "\n".join(lines)
+
+
+def parse_error(error: Any, namer: CellNamer | None = None) -> dict[str, Any] | None:
     """RunPod's error value → ``{"kind", "type", "message", "traceback", "raw"}``.
 
     Kinds: ``exception`` (the six-key JSON string of a raised exception), ``generator`` (the
     ``handler: ... \\ntraceback: ...`` string), ``returned`` (an ``{"error": ...}`` the handler returned).
+    The traceback's cell frames are named by ``namer`` (``raw`` stays RunPod's string, as it is).
     """
+    parsed = _parse_error(error)
+    if parsed is not None and namer is not None:
+        parsed["traceback"] = name_cells(parsed["traceback"], namer)
+    return parsed
+
+
+def _parse_error(error: Any) -> dict[str, Any] | None:
     if error is None:
         return None
     raw = error if isinstance(error, str) else _compact(error, 10_000)
@@ -115,17 +165,23 @@ def parse_error(error: Any) -> dict[str, Any] | None:
     return {"kind": "returned", "type": "", "message": message, "traceback": "", "raw": raw}
 
 
-def curl_snippet(handler: str, request: Any, base_url: str = "http://127.0.0.1:8000/v2",
-                 endpoint_url: str | None = None) -> str:
-    """The same request as a curl line against the endpoint API (``%rp_serve``, or a remote job's
-    ``endpoint_url``)."""
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v2"
+
+
+def curl_snippet(handler: str, request: Any, base_url: str | None = None, endpoint_url: str | None = None,
+                 api_key: bool = False) -> str:
+    """The same request as a curl line against an endpoint API: a remote job's ``endpoint_url``; else
+    the notebook's own (``%rp_serve``) at ``base_url`` when it runs (with the key header only if it
+    asks for one); else a first line saying to start ``%rp_serve``, and its default URL."""
     body = json.dumps(request, ensure_ascii=False)
-    url = endpoint_url or f"{base_url}/{handler}"
-    return (
-        f"curl -s -X POST {url}/run \\\n"
-        '  -H "Content-Type: application/json" -H "Authorization: $RUNPOD_API_KEY" \\\n'
-        f"  -d {shlex.quote(body)}"
-    )
+    auth = endpoint_url is not None or api_key
+    lines = [] if endpoint_url or base_url else ["# no local endpoint is running: start one with %rp_serve, then"]
+    url = endpoint_url or f"{base_url or DEFAULT_BASE_URL}/{handler}"
+    lines.append(f"curl -s -X POST {url}/run \\")
+    header = '  -H "Content-Type: application/json"'
+    lines.append(header + (' -H "Authorization: $RUNPOD_API_KEY" \\' if auth else " \\"))
+    lines.append(f"  -d {shlex.quote(body)}")
+    return "\n".join(lines)
 
 
 def python_snippet(handler: str, request: Any, endpoint_url: str | None = None) -> str:
@@ -149,6 +205,29 @@ def python_snippet(handler: str, request: Any, endpoint_url: str | None = None) 
     )
 
 
+LOG_TEXT_LIMIT = 10_000
+"""Characters of one log entry a view shows (``job.logs`` keeps it whole)."""
+
+
+def log_rows(lines: list[Any]) -> list[dict[str, str]]:
+    """``LogLine`` entries (``t``, ``stream``, ``text``) → what a view shows: the kernel's local time
+    (``12:03:04.123``), the stream, the text (one entry may hold several lines; a trailing newline dropped)."""
+    rows = []
+    for line in lines:
+        t = float(_field(line, "t") or 0.0)
+        text = str(_field(line, "text") or "")
+        text = text[:-1] if text.endswith("\n") else text
+        if len(text) > LOG_TEXT_LIMIT:
+            text = text[:LOG_TEXT_LIMIT] + f"… ({len(text) - LOG_TEXT_LIMIT:,} more characters in job.logs)"
+        rows.append({"t": time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}",
+                     "s": str(_field(line, "stream") or "log"), "x": text})
+    return rows
+
+
+def _field(line: Any, name: str) -> Any:
+    return line.get(name) if isinstance(line, dict) else getattr(line, name, None)
+
+
 def summary_text(state: dict[str, Any]) -> str:
     """A plain-text summary of a job for front ends without widgets (terminals, saved notebooks)."""
     lines = [f"Job {state['id']} · handler {state['handler']!r} · {state['status']}"]
@@ -160,11 +239,16 @@ def summary_text(state: dict[str, Any]) -> str:
         lines.append(f"stream: {state['chunks']} chunks{chars}")
         if state.get("text"):
             lines.append(_clip(state["text"], 2_000))
+    lines += [f"warning: {text}" for text in state.get("warnings") or []]
     if state.get("progress") is not None and state["status"] == "IN_PROGRESS":
-        lines.append(f"progress: {_compact(state['progress'])}")
+        lines.append(f"progress: {progress_label(state['progress'])}")
+    logs = state.get("logs") or []
+    if logs:
+        lines.append(f"logs: {len(logs)} entr{'y' if len(logs) == 1 else 'ies'}")
+        lines += [f"  {row['t']} {row['s']}: {row['x']}" for row in log_rows(logs[-20:])]
     if state.get("has_output"):
         lines.append(f"output: {_clip(_compact(state['output'], 20_000), 2_000)}")
-    error = parse_error(state.get("error"))
+    error = parse_error(state.get("error"), state.get("namer"))
     if error is not None:
         head = f"{error['type']}: {error['message']}" if error["type"] else error["message"]
         lines.append(f"error: {head}")
@@ -191,87 +275,3 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n…\n" + text[-limit // 2:]
 
 
-_STATIC_TEXT_LIMIT = 200_000
-_GREY = "color:var(--jp-ui-font-color2,#666);font-size:11px"
-_MONO = "font-family:var(--jp-code-font-family,monospace)"
-_PRE = f"white-space:pre-wrap;word-break:break-word;margin:2px 0;{_MONO};font-size:12px;max-height:320px;overflow:auto"
-
-
-def stats_line(stats: dict[str, Any]) -> str:
-    """``40 chunks · 180 chars · 40 tokens · first chunk 12 ms · ...`` (the view's stats line)."""
-    parts = [f"{stats.get('chunks', 0)} chunks", f"{stats.get('chars', 0)} chars", f"{stats.get('tokens', 0)} tokens"]
-    if stats.get("ttfc_ms") is not None:
-        parts.append(f"first chunk {stats['ttfc_ms']} ms")
-    parts += [f"{stats[key]} {key.replace('_per_s', '')}/s" for key in ("chunks_per_s", "tokens_per_s") if stats.get(key)]
-    return " · ".join(parts)
-
-
-def final_view_html(view: dict[str, Any]) -> str:
-    """A finished job's view as self-contained HTML: what the live view showed last, in the same
-    layout and classes, with no widget behind it — so a saved notebook shows it in any front end,
-    with or without a kernel or saved widget state. ``view``: header, progress, stats, text, result,
-    snippets (the live view's own state)."""
-    import html
-
-    esc = html.escape
-    head, stats, result = view["header"], view["stats"], view["result"]
-    times = (f"delay {_ms(head['delayTime'])} · execution {_ms(head['executionTime'])} · "
-             f"elapsed {head['elapsed']:.1f} s")
-    parts = [
-        '<div style="display:flex;gap:8px;align-items:center;flex-wrap:wrap">'
-        f'<span class="rpj-status" title="{esc(head["label"])}" style="background:{head["colour"]};color:#fff;'
-        f'border-radius:9px;padding:1px 8px;font-weight:600;font-size:11px">{esc(head["status"])}</span>'
-        f'<span class="rpj-handler" style="font-weight:600">{esc(head["handler"])}</span>'
-        f'<span class="rpj-id" style="{_GREY};{_MONO}">{esc(head["id"])}</span>'
-        f'<span class="rpj-times" style="{_GREY}">{esc(times)}</span></div>'
-    ]
-    progress = view.get("progress")
-    if progress:
-        if progress["kind"] == "bar":
-            parts.append('<div style="height:6px;background:var(--jp-layout-color3,#e5e5e5);border-radius:3px;'
-                         f'overflow:hidden;margin-top:4px"><div class="rpj-bar-fill" style="height:100%;'
-                         f'width:{progress["fraction"] * 100:.1f}%;background:#2f6fde"></div></div>')
-        parts.append(f'<span class="rpj-progress-label">{esc(progress["label"])}</span>')
-        if progress.get("history"):
-            parts.append(f'<div class="rpj-history" style="{_GREY}">{esc("  ›  ".join(progress["history"]))}</div>')
-    if stats.get("chunks"):
-        text = _clip_end(view["text"], _STATIC_TEXT_LIMIT)
-        parts.append(f'<pre class="rpj-stream" style="max-height:240px;overflow:auto;white-space:pre-wrap;'
-                     f'word-break:break-word;margin:4px 0;padding:4px 6px;background:var(--jp-layout-color2,#f7f7f7);'
-                     f'border-radius:4px;{_MONO}">{esc(text)}</pre>'
-                     f'<div class="rpj-stats" style="{_GREY}">{esc(stats_line(stats))}</div>')
-    if result.get("has_output"):
-        opened = " open" if len(result["output_json"]) < 4000 else ""
-        parts.append(f'<details class="rpj-output"{opened}><summary style="cursor:pointer;{_GREY}">output</summary>'
-                     f'<pre class="rpj-json" style="{_PRE}">{esc(result["output_json"])}</pre></details>')
-    error = result.get("error")
-    if error:
-        message = f"{error['type']}: {error['message']}" if error["type"] else error["message"]
-        parts.append(f'<div class="rpj-error-head" style="color:#d64545;font-weight:600;margin-top:4px">{esc(message)}</div>')
-        if error["traceback"]:
-            lines = "".join(
-                f'<span class="rpj-frame" style="color:#7c3aed">{esc(line)}\n</span>' if line.startswith("  File ")
-                else esc(line) + "\n" for line in error["traceback"].split("\n"))
-            parts.append(f'<pre class="rpj-traceback" style="{_PRE}">{lines}</pre>')
-        parts.append(f'<details class="rpj-raw"><summary style="cursor:pointer;{_GREY}">RunPod\'s raw error</summary>'
-                     f'<pre class="rpj-json" style="{_PRE}">{esc(error["raw"])}</pre></details>')
-    snippets = view.get("snippets") or {}
-    if snippets:
-        parts.append('<details class="rpj-snippets"><summary style="cursor:pointer;'
-                     f'{_GREY}">same request as curl / Python</summary>'
-                     + "".join(f'<pre class="rpj-snippet" style="{_PRE}">{esc(snippets.get(k) or "")}</pre>'
-                               for k in ("curl", "python")) + "</details>")
-    return ('<div class="rpj-view rpj-static" style="font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;'
-            'border:1px solid var(--jp-border-color2,#ddd);border-radius:6px;padding:6px 8px;margin:2px 0">'
-            + "".join(parts) + "</div>")
-
-
-def _ms(value: Any) -> str:
-    return "–" if value is None else f"{value} ms"
-
-
-def _clip_end(text: str, limit: int) -> str:
-    """The end of a long stream (the latest tokens matter most), saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"… ({len(text) - limit:,} earlier characters not shown here; job.stream has them all)\n" + text[-limit:]

@@ -15,7 +15,10 @@ from ..runtime import Job, JobEvent, Runtime, json_problem
 from ._clock import CLOCK
 from ._format import summary_text
 from ._job_view import JobView
+from ._jobs_table import job_row
+from ._live import LiveOutput
 from ._state import job_state
+from ._static import run_form_html
 
 __all__ = ["RunForm", "parse_request_text"]
 
@@ -47,6 +50,9 @@ class RunForm(ipywidgets.VBox):
         buttons = ipywidgets.HBox([self.run_button, self.cancel_button, self.history])
         header = ipywidgets.HTML(f"<b>{html.escape(handler)}</b> — request (RunPod's body: {{\"input\": ...}})")
         super().__init__([header, self.editor, self.message, buttons, self.output])
+        self.add_class("rpj-live")
+        self.live = LiveOutput("form", self._static_html, summary=self._text)
+        self.editor.observe(lambda _change: self.live.refresh(), names="value")
         self.run_button.on_click(self._run)
         self.cancel_button.on_click(lambda _: self.current.cancel() if self.current else None)
         self.history.observe(self._reopen, names="value")
@@ -57,10 +63,23 @@ class RunForm(ipywidgets.VBox):
         """Beside the widget, a text summary (terminals, nbconvert): never a ``VBox(...)`` repr."""
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
-        jobs = [job for job in self._runtime.jobs if job.handler == self.handler]
-        head = f"%rp_ui {self.handler}: {len(jobs)} job{'s' if len(jobs) != 1 else ''}"
-        data["text/plain"] = "\n\n".join([head, *(summary_text(job_state(job)) for job in jobs)])
+        data["text/plain"] = self._text()
         return data
+
+    def _ipython_display_(self) -> None:
+        """The form, and after it its static copy for saved notebooks (:mod:`._live`)."""
+        self.live.display(self)
+
+    def _jobs(self) -> list[Job]:
+        return [job for job in self._runtime.jobs if job.handler == self.handler]
+
+    def _text(self) -> str:
+        jobs = self._jobs()
+        head = f"%rp_ui {self.handler}: {len(jobs)} job{'s' if len(jobs) != 1 else ''}"
+        return "\n\n".join([head, *(summary_text(job_state(job)) for job in jobs)])
+
+    def _static_html(self) -> str:
+        return run_form_html(self.handler, self.editor.value, [job_row(job) for job in self._jobs()])
 
     def run(self) -> Job | None:
         """What the Run button does: parse, submit, show the job's view. None (and a message) on error."""
@@ -98,11 +117,11 @@ class RunForm(ipywidgets.VBox):
             self._show(job)
 
     def _on_event(self, event: JobEvent) -> None:
-        if event.job.handler == self.handler and event.kind in ("submitted", "finished"):
+        if event.job.handler == self.handler and event.kind in ("submitted", "started", "finished"):
             CLOCK.mark(self)
 
     def flush(self) -> None:
-        jobs = [job for job in self._runtime.jobs if job.handler == self.handler]
+        jobs = self._jobs()
         options = [(f"{job.id[:8]}… · {job.status.value}", job.id) for job in reversed(jobs)]
         with self._flushing, self.hold_trait_notifications():
             self._setting_history = True
@@ -113,6 +132,7 @@ class RunForm(ipywidgets.VBox):
                 self._setting_history = False
         if self.current is not None and self.current.done:
             self.cancel_button.disabled = True
+        self.live.refresh()
 
     def close(self) -> None:
         self._unsubscribe()

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..runtime import Job, JobEvent
-from ._format import parse_error, progress_view
+from ._format import final_progress, log_rows, parse_error, progress_label, progress_view
 
-__all__ = ["StreamState", "job_state"]
+__all__ = ["LogState", "StreamState", "job_state"]
 
 HISTORY = 5
+WARNINGS = 5
+"""The latest warnings a view shows (the watchdog's "blocked at line …", a dropped progress value…)."""
+LOG_BATCH = 1_000
+"""Log entries one update carries at most (a handler logging in a hot loop: the latest are sent, and
+how many were skipped); the browser keeps the latest 2,000."""
 
 
 class StreamState:
@@ -121,6 +127,56 @@ def _count_tokens(text: str) -> int:
     return separators + (0 if text[-1].isspace() else 1)
 
 
+class LogState:
+    """The job's log entries (``job.logs``: ``LogLine`` with ``t``, ``stream``, ``text``) read from a
+    cursor at flush time, as rows a view shows; keeps the latest :data:`LOG_BATCH` rows for a view that
+    asks again (a reload) and for the finished view. Nothing is done per entry on the runtime's side.
+
+    The cursor counts the job's entries from its start: the runtime drops the oldest entries of a job
+    that logs more than its limit (``job.logs_dropped`` counts them); entries dropped before the view
+    read them count as skipped."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._source: list[Any] | None = None
+        self._cursor = 0
+        self.total = 0
+        self.stderr = 0
+        self.latest: collections.deque[dict[str, str]] = collections.deque(maxlen=LOG_BATCH)
+
+    def take_delta(self) -> tuple[list[dict[str, str]], int]:
+        """The rows that arrived since the last call, and how many new entries were skipped."""
+        source = getattr(self._job, "logs", None) or []
+        if source is not self._source:  # a first look, or the job was retried: its log starts again
+            self._source, self._cursor, self.total, self.stderr = source, 0, 0, 0
+            self.latest.clear()
+        dropped, fresh = self._read(source)
+        skipped = max(0, dropped - self._cursor)
+        if not fresh and not skipped:
+            return [], 0
+        self._cursor = max(self._cursor, dropped) + len(fresh)
+        self.total += skipped + len(fresh)
+        shown = fresh[-LOG_BATCH:]
+        skipped += len(fresh) - len(shown)
+        rows = log_rows(shown)
+        self.stderr += sum(row["s"] == "stderr" for row in rows)
+        self.latest.extend(rows)
+        return rows, skipped
+
+    def _read(self, source: list[Any]) -> tuple[int, list[Any]]:
+        """How many entries the job dropped so far, and the entries from the cursor on — read again when
+        entries were dropped meanwhile (the count and the list must agree)."""
+        for _ in range(5):
+            dropped = self._dropped()
+            fresh = source[max(0, self._cursor - dropped):]
+            if self._dropped() == dropped:
+                return dropped, fresh
+        return self._cursor, []  # dropping as fast as we read: the next flush
+
+    def _dropped(self) -> int:
+        return int(getattr(self._job, "logs_dropped", 0) or 0)
+
+
 def job_state(job: Job) -> dict[str, Any]:
     """The job's header and result as plain data (what summaries and views render)."""
     return {
@@ -135,14 +191,17 @@ def job_state(job: Job) -> dict[str, Any]:
         "output": job.output,
         "error": job.error,
         "chunks": len(job.stream),
+        "warnings": list(getattr(job, "warnings", None) or [])[-WARNINGS:],
     }
 
 
 def progress_state(job: Job, event: JobEvent | None = None) -> dict[str, Any] | None:
-    view = progress_view(job.progress)
+    """The progress bar or text, the last few updates as they were sent (``17/40 › 18/40``, no JSON
+    quotes), and a completed job's bar full (:func:`~._format.final_progress`)."""
+    view = final_progress(progress_view(job.progress), job.status.value)
     if view is None:
         return None
-    view["history"] = [json.dumps(v, ensure_ascii=False)[:200] for v in job.progress_history[-HISTORY:]]
+    view["history"] = [progress_label(v) for v in job.progress_history[-HISTORY:]]
     return view
 
 

@@ -12,26 +12,43 @@ function ms(value) {
   return value === null || value === undefined ? "–" : `${value} ms`;
 }
 
-function copyButton(label, getText) {
-  const button = el("button", "rpj-button", label);
+// A copy button above its <pre>, as the finished (static) view has it; where the clipboard is refused,
+// the text is selected for Ctrl-C instead.
+function copyBox(label, text) {
+  const button = el("button", "rpj-copy", `Copy ${label}`);
+  button.type = "button";
+  const pre = el("pre", "rpj-snippet", text || "");
   button.addEventListener("click", async () => {
     try {
-      await navigator.clipboard.writeText(getText());
+      await navigator.clipboard.writeText(pre.textContent);
       button.textContent = "Copied";
     } catch (err) {
-      button.textContent = "Select and copy below";
+      const range = document.createRange();
+      range.selectNodeContents(pre);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      button.textContent = "Selected: Ctrl-C";
     }
-    setTimeout(() => (button.textContent = label), 1500);
+    setTimeout(() => (button.textContent = `Copy ${label}`), 1500);
   });
-  return button;
+  const box = el("div");
+  box.append(button, pre);
+  return box;
 }
 
 function renderTraceback(pre, traceback) {
   pre.textContent = "";
   for (const line of traceback.split("\n")) {
-    const span = el("span", line.startsWith("  File ") ? "rpj-frame" : "", line + "\n");
-    pre.appendChild(span);
+    // a frame: `  File "…", line 3` or, in a notebook cell, `  Cell In[5], line 3` (as IPython names it)
+    const frame = line.startsWith("  File ") || line.startsWith("  Cell ");
+    pre.appendChild(el("span", frame ? "rpj-frame" : "", line + "\n"));
   }
+}
+
+const LOG_KEEP = 2000; // log entries the pane keeps (the latest); job.logs has them all
+
+function logSummary(total, stderr) {
+  return `logs · ${total} entr${total === 1 ? "y" : "ies"}` + (stderr ? ` · ${stderr} on stderr` : "");
 }
 
 function render({ model, el: root }) {
@@ -45,6 +62,7 @@ function render({ model, el: root }) {
   cancel.addEventListener("click", () => model.send({ type: "cancel" }));
   head.append(chip, name, id, times, cancel);
 
+  const warnings = el("div", "rpj-warnings");
   const progress = el("div", "rpj-progress");
   const bar = el("div", "rpj-bar");
   const fill = el("div", "rpj-bar-fill");
@@ -60,9 +78,16 @@ function render({ model, el: root }) {
   const stats = el("div", "rpj-stats");
   streamBox.append(stream, stats);
 
+  const logs = el("details", "rpj-logs");
+  logs.open = true;
+  const logTitle = el("summary", "", "");
+  const logNote = el("div", "rpj-note");
+  const logPre = el("pre", "rpj-log");
+  logs.append(logTitle, logNote, logPre);
+
   const result = el("div", "rpj-result");
   const snippets = el("details", "rpj-snippets");
-  root.append(head, progress, streamBox, result, snippets);
+  root.append(head, warnings, progress, streamBox, logs, result, snippets);
 
   let seq = 0;
   let tick = null;
@@ -87,6 +112,47 @@ function render({ model, el: root }) {
     }
   }
 
+  let logSeq = 0;
+  let logSkipped = 0;
+
+  function appendLogRows(rows) {
+    const atEnd = logPre.scrollHeight - logPre.scrollTop - logPre.clientHeight < 8;
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) {
+      fragment.append(el("span", "rpj-log-time", row.t), " ");
+      fragment.append(row.s === "stderr" ? el("span", "rpj-log-stderr", row.x) : row.x, "\n");
+    }
+    logPre.appendChild(fragment);
+    while (logPre.childNodes.length > LOG_KEEP * 4) {  // time, space, text, newline per entry
+      for (let i = 0; i < 4; i++) logPre.removeChild(logPre.firstChild);
+      logSkipped += 1;
+    }
+    if (atEnd) logPre.scrollTop = logPre.scrollHeight;  // follow the tail unless the reader scrolled up
+  }
+
+  function drawLogTitle(total, stderr) {
+    logs.style.display = total ? "" : "none";
+    logTitle.textContent = logSummary(total, stderr);
+    logNote.textContent = logSkipped ? `… ${logSkipped.toLocaleString()} earlier entries not shown here; job.logs has them all` : "";
+    logNote.style.display = logSkipped ? "" : "none";
+  }
+
+  function onLogs() {
+    const l = model.get("logs");
+    if (!l || l.seq === logSeq) {
+      if (l) drawLogTitle(l.total, l.stderr);
+      return;
+    }
+    if (l.seq === logSeq + 1) {
+      logSkipped += l.skipped || 0;
+      appendLogRows(l.rows);
+      logSeq = l.seq;
+    } else {
+      model.send({ type: "logs_snapshot" });  // missed a batch (view opened late, a reload): the latest again
+    }
+    drawLogTitle(l.total, l.stderr);
+  }
+
   function onHeader() {
     const h = model.get("header");
     chip.textContent = h.status;
@@ -103,6 +169,11 @@ function render({ model, el: root }) {
     draw();
     if (tick) clearInterval(tick);
     tick = h.running ? setInterval(draw, 200) : null;
+  }
+
+  function onWarnings() {  // the watchdog's "blocked at line …", a dropped progress value, …
+    warnings.textContent = "";
+    for (const text of model.get("warnings") || []) warnings.appendChild(el("div", "rpj-warning", `⚠ ${text}`));
   }
 
   function onProgress() {
@@ -154,13 +225,8 @@ function render({ model, el: root }) {
   function onSnippets() {
     const s = model.get("snippets") || {};
     snippets.textContent = "";
-    snippets.append(
-      el("summary", "", "same request as curl / Python"),
-      copyButton("Copy curl", () => s.curl),
-      copyButton("Copy Python", () => s.python),
-      el("pre", "rpj-snippet", s.curl || ""),
-      el("pre", "rpj-snippet", s.python || ""),
-    );
+    snippets.append(el("summary", "", "same request as curl / Python"), copyBox("curl", s.curl),
+      copyBox("Python", s.python));
   }
 
   model.on("msg:custom", (msg) => {
@@ -168,6 +234,13 @@ function render({ model, el: root }) {
       setText(msg.text);
       seq = msg.seq;
       onDelta();
+    } else if (msg && msg.type === "logs_snapshot") {
+      logPre.textContent = "";
+      logSkipped = Math.max(0, msg.total - msg.rows.length);
+      appendLogRows(msg.rows);
+      logSeq = msg.seq;
+      drawLogTitle(msg.total, msg.stderr);
+      onLogs();
     }
   });
   model.on("change:delta", onDelta);
@@ -176,12 +249,17 @@ function render({ model, el: root }) {
   model.on("change:stats", onStats);
   model.on("change:result", onResult);
   model.on("change:snippets", onSnippets);
+  model.on("change:logs", onLogs);
+  model.on("change:warnings", onWarnings);
 
   onHeader();
+  onWarnings();
   onProgress();
   onStats();
   onSnippets();
   onResult();
+  drawLogTitle(0, 0);
+  if (model.get("logs").seq > 0) onLogs();  // a view opened after some logs: asks for the latest
   if (model.get("delta").seq > 0) onDelta();  // the first delta is appended; a later one asks for a snapshot
 
   return () => tick && clearInterval(tick);

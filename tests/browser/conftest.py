@@ -58,7 +58,9 @@ def _serve(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings")}
+    # the server's own config, user settings and workspaces: nothing read from or written to ~/.jupyter
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
     if COMMS_OVER_SUBSHELLS:
         kernels = root / ".settings" / "@jupyterlab" / "apputils-extension"
         kernels.mkdir(parents=True)
@@ -123,8 +125,8 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

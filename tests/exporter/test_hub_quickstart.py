@@ -40,7 +40,9 @@ def test_the_quickstart_handlers_hub_files_validate(shell: Shell) -> None:
         assert tests["tests"] and all(isinstance(t["timeout"], int) for t in tests["tests"])
     tokens = json.loads(hub_files_on_disk("tokens-worker")[".runpod/tests.json"])
     assert tokens["tests"][0]["name"] == "tokens_1"  # the kept test
-    assert tokens["tests"][0]["input"] == {"prompt": "the quick brown fox jumps over the lazy dog"}
+    first_run = next(c.source for c in nbformat.read(QUICKSTART, as_version=4).cells if "%rp_run tokens" in c.source)
+    request = json.loads(first_run.split("%rp_run tokens", 1)[1].split("\n", 1)[0])  # the quickstart's own prompt
+    assert tokens["tests"][0]["input"] == request["input"]
     fallback = shell.run("%rp_export fetch --out fetch-worker --hub")
     assert any("tests.json holds the handler's last successful job" in note for note in fallback.notes)
 

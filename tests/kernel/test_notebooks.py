@@ -11,25 +11,51 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def execute(name: str) -> list[str]:
+def run(name: str) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    texts = []
+    return notebook
+
+
+def texts(notebook: nbformat.NotebookNode) -> list[str]:
+    found = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            texts.append(output.get("text") or output.get("data", {}).get("text/plain", ""))
-    return texts
+            found.append(output.get("text") or output.get("data", {}).get("text/plain", ""))
+    return found
+
+
+def execute(name: str) -> list[str]:
+    return texts(run(name))
 
 
 def test_quickstart_runs_the_whole_loop():
-    out = "\n".join(execute("quickstart.ipynb"))
+    notebook = run("quickstart.ipynb")
+    out = "\n".join(texts(notebook))
+    assert "registered handler 'tokens' (generator, aggregate=yes)" in out
     assert "registered handler 'handler' (sync)" in out
+    words = "RunPod streams these words to your notebook one by one, exactly as a deployed worker streams them to a client"
+    assert f"streamed: {words} " in out and "progress seen: 18/20 › 19/20 › 20/20" in out
     assert "'output': {'greeting': 'hello Ada'}" in out and "'status': 'COMPLETED'" in out
-    assert "streamed: the quick brown fox jumps over the lazy dog" in out
-    assert "progress seen: 9/9" in out
     assert "FAILED\nsteps must be <= 100, got 500" in out
     assert out.count("COMPLETED") >= 4
     assert "recommended concurrency_modifier: 8" in out  # the lab, on an I/O-bound async handler
+    first_view = next(cell for cell in notebook.cells if cell.source.startswith("job = %rp_run tokens"))
+    page = first_view.outputs[0]["data"]["text/html"]  # the finished view, as the saved notebook keeps it
+    assert ">COMPLETED<" in page and "width:100.0%" in page and ">20/20<" in page and f"{words} " in page
+    jobs = next(cell for cell in notebook.cells if cell.source == "%rp_jobs")
+    assert [o["metadata"].get("rp_jupyter") for o in jobs.outputs] == [{"live": "jobs"}, {"copy_of": "jobs"}]
+    assert "rpj-fallback" in jobs.outputs[1]["data"]["text/html"]  # what a reopened notebook shows
+
+
+def test_the_quickstarts_first_run_is_a_streaming_view_before_any_sync_call():
+    notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    first_run = next(i for i, source in enumerate(code) if "%rp_run" in source)
+    assert "--sync" not in code[first_run] and code[first_run].rstrip().endswith("job")  # shown: the live view
+    handler = next(source for source in code if source.startswith("%%rp_handler"))
+    assert "yield" in handler and "progress_update" in handler and "time.sleep(SECONDS_PER_TOKEN)" in handler
+    assert "SECONDS_PER_TOKEN = 0.2" in handler  # ~20 tokens in 4 s: visibly streaming, not done at once
 
 
 TUTORIALS = {

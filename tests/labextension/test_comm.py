@@ -24,30 +24,42 @@ def handler(job):
 
 
 class Lab:
-    """The extension's end of the comm, over the kernel's ZMQ channels."""
+    """The extension's end of the comm, over the kernel's ZMQ channels: plain comm_msg to the kernel's
+    own comm (no comm_open, no subshell), as connection.ts sends them."""
 
     def __init__(self, kernel: Any) -> None:
         self.kernel, self.comm_id, self.next = kernel, None, 0
+        self.page = uuid.uuid4().hex[:8]  # command ids are unique per page
         self.seen: list[dict[str, Any]] = []  # every message on our comm, in order
 
     def _send(self, msg_type: str, content: dict[str, Any]) -> None:
         client = self.kernel.client
         client.shell_channel.send(client.session.msg(msg_type, content))
 
+    def comms(self) -> dict[str, Any]:
+        reply = self.kernel.reply(self.kernel.client.comm_info(target_name="rp_jupyter"))
+        assert reply["status"] == "ok", reply
+        return dict(reply["comms"])
+
     def attach(self) -> dict[str, Any]:
-        """What a page opened after %load_ext does: comm_info, then open with subscribe."""
-        client = self.kernel.client
-        msg_id = client.comm_info(target_name="rp_jupyter")
-        reply = self.kernel.reply(msg_id)
-        assert reply["status"] == "ok" and reply["comms"], reply
-        self.comm_id = uuid.uuid4().hex
-        self._send("comm_open", {"comm_id": self.comm_id, "target_name": "rp_jupyter", "data": {"cmd": "subscribe"}})
+        """What a page opened after %load_ext does: comm_info for the kernel's comm, then subscribe."""
+        comms = self.comms()
+        assert len(comms) == 1, comms
+        self.comm_id = next(iter(comms))
+        self.kernel.iopub(self.kernel.send("None"))  # snapshots sent before now (from %load_ext on) are old
+        self.seen.clear()
+        self.send({"cmd": "subscribe"})
         return self.snapshot_where(lambda s: True)
+
+    def send(self, data: dict[str, Any]) -> None:
+        self._send("comm_msg", {"comm_id": self.comm_id, "data": data})
 
     def command(self, cmd: str, **args: Any) -> dict[str, Any]:
         self.next += 1
-        self._send("comm_msg", {"comm_id": self.comm_id, "data": {"cmd": cmd, "id": str(self.next), **args}})
-        return self._data_where(lambda d: d.get("type") == "reply" and d.get("id") == str(self.next))
+        request_id = f"{self.page}-{self.next}"
+        self.send({"cmd": cmd, "id": request_id, **args})
+        self._data_where(lambda d: d.get("type") == "ack" and d.get("id") == request_id)
+        return self._data_where(lambda d: d.get("type") == "reply" and d.get("id") == request_id)
 
     def snapshot_where(self, done: Any) -> dict[str, Any]:
         return self._data_where(lambda d: d.get("type") == "snapshot" and done(d))
@@ -74,11 +86,35 @@ def lab(kernel: Any) -> Lab:
     return Lab(kernel)
 
 
-def test_load_ext_announces_the_kernel_to_an_open_lab(kernel: Any) -> None:
+def test_load_ext_says_hello_to_open_pages_without_opening_a_comm_on_them(kernel: Any) -> None:
     msg_id = kernel.send("%load_ext rp_jupyter")
-    opened = [m for m in kernel.iopub(msg_id) if m["msg_type"] == "comm_open"]
-    assert [m["content"]["target_name"] for m in opened] == ["rp_jupyter"]
-    assert opened[0]["content"]["data"] == {"type": "hello"}  # no "state" key: nbclient would store it
+    messages = kernel.iopub(msg_id)
+    assert not [m for m in messages if m["msg_type"] == "comm_open"]  # pages hold no comm: nothing to leave behind
+    said = [m["content"] for m in messages if m["msg_type"] == "comm_msg"]
+    assert said[0]["data"] == {"type": "hello", "target": "rp_jupyter"}  # no "state" key: nbclient would store it
+    assert all(m["data"]["type"] == "snapshot" for m in said[1:])  # then snapshots: a page may listen already
+    assert list(Lab(kernel).comms()) == [said[0]["comm_id"]]  # the comm a later page finds with comm_info
+
+
+def test_pages_share_the_kernels_one_comm_and_a_retry_runs_a_command_once(lab: Lab, kernel: Any) -> None:
+    kernel.execute(HANDLER)
+    pages = [Lab(kernel) for _ in range(10)]  # ten page loads
+    for page in pages:
+        page.attach()
+    assert len(lab.comms()) == 1  # no comm per page
+    first = pages[-1]
+    first.next += 1
+    request = {"cmd": "run", "id": f"{first.page}-retry", "handler": "echo"}
+    first.send(request)
+    first.send(request)  # a Retry with the same id, before or after the first answer
+    replies = [first._data_where(lambda d: d.get("type") == "reply")]
+    replies.append(first._data_where(lambda d, seen=replies[0]: d.get("type") == "reply" and d is not seen))
+    assert replies[0] == replies[1] and replies[0]["ok"]
+    snap = first.snapshot_where(lambda s: s["counts"]["COMPLETED"] == 1)
+    assert len(snap["jobs"]) == 1  # one job, not two
+    msg_id = kernel.send("None")
+    snapshots = [m for m in kernel.iopub(msg_id) if m["msg_type"] == "comm_msg"]
+    assert len(snapshots) <= 1  # one snapshot for every page, not one a page
 
 
 def test_snapshot_handlers_jobs_counts_gpu(lab: Lab, kernel: Any) -> None:
@@ -154,11 +190,24 @@ def test_keep_a_job_as_a_test_and_export_the_hub_files(lab: Lab, kernel: Any, tm
     assert '"name": "echo_1"' in tests and '"n": 1' in tests
 
 
-def test_unload_closes_the_comm(lab: Lab, kernel: Any) -> None:
+def test_unload_says_bye_and_forgets_the_comm(lab: Lab, kernel: Any) -> None:
     lab.attach()
     msg_id = kernel.send("%unload_ext rp_jupyter")
-    closed = [m for m in kernel.iopub(msg_id) if m["msg_type"] == "comm_close"]
-    assert lab.comm_id in {m["content"]["comm_id"] for m in closed}
+    said = [m["content"] for m in kernel.iopub(msg_id) if m["msg_type"] == "comm_msg"]
+    assert {"comm_id": lab.comm_id, "data": {"type": "bye"}} in said
+    assert lab.comms() == {}
+    kernel.execute("%load_ext rp_jupyter")  # loaded again: a new comm, found as before
+    assert lab.attach()["type"] == "snapshot"
+
+
+def test_a_front_end_closing_the_comm_gets_a_new_one(lab: Lab, kernel: Any) -> None:
+    """A front end without the extension closes a comm it does not know: the kernel makes another."""
+    lab.attach()
+    lab._send("comm_close", {"comm_id": lab.comm_id, "data": {}})
+    deadline = __import__("time").monotonic() + 30
+    while lab.comms() in ({}, {lab.comm_id: {"target_name": "rp_jupyter"}}):
+        assert __import__("time").monotonic() < deadline, "no new comm"
+    assert lab.attach()["type"] == "snapshot"
 
 
 # ---- the pure parts -----------------------------------------------------------------------------
@@ -186,3 +235,25 @@ def test_gpu_name_without_torch_or_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
     assert _comm.gpu_name() == "CPU"
+
+
+def test_a_lab_run_is_one_entry_of_the_snapshot() -> None:
+    from rp_jupyter import lab
+    from rp_jupyter.widgets import use_job_groups
+
+    runtime = Runtime()
+    use_job_groups(lab.lab_run_of)
+    try:
+        runtime.register(lambda job: job["input"], "echo")
+        runtime.submit("echo", {"input": 1}).wait(10)
+        lab.measure(runtime, "echo", [{"input": 2}], levels=(1, 2), jobs=4)
+        runtime.register(lambda job: job["input"], lab.probe_name("echo", 99, 4))  # a run in progress
+        snap = _comm.snapshot(runtime.handlers, runtime.jobs, "CPU", {"export": True, "serve": True}, None)
+    finally:
+        use_job_groups(None)
+        runtime.shutdown(2)
+    assert [h["name"] for h in snap["handlers"]] == ["echo"] and snap["handlers"][0]["jobs"] == 1
+    assert len(snap["jobs"]) == 1 and snap["counts"]["COMPLETED"] == 9  # the status bar counts every job
+    [run] = snap["lab_runs"]
+    assert run["handler"] == "echo" and run["jobs"] == 8 and run["levels"] == [1, 2]
+    assert run["status"] == "COMPLETED" and run["counts"] == {"COMPLETED": 8}

@@ -17,9 +17,9 @@ T = 60_000
 
 
 def quickstart_handler_cell() -> str:
-    """The quickstart's first %%rp_handler cell, as the notebook has it."""
+    """The quickstart's plain (sync) handler cell, `handler`, as the notebook has it."""
     nb = nbformat.read(QUICKSTART, as_version=4)
-    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%rp_handler"))
+    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%rp_handler\n"))
 
 
 def write(lab, name, sources):

@@ -10,14 +10,19 @@ import pytest
 from rp_jupyter.runtime._shaping import exception_error, generator_error
 from rp_jupyter.widgets._format import (
     curl_snippet,
-    final_view_html,
+    final_progress,
+    log_rows,
+    name_cells,
     parse_error,
+    progress_label,
     progress_view,
     python_snippet,
     state_style,
     summary_html,
     summary_text,
 )
+from rp_jupyter.widgets._static import final_view_html, jobs_table_html
+from rp_jupyter.widgets._styles import STYLES, inline, stylesheet
 
 
 @pytest.mark.parametrize(
@@ -128,3 +133,95 @@ def test_the_finished_view_as_static_html_escapes_and_marks_the_handlers_frames(
     assert "2 chunks · 9 chars · 2 tokens · first chunk 3 ms · 10.0 chunks/s" in page
     assert 'class="rpj-frame"' in page and "ValueError: &lt;b&gt;bad&lt;/b&gt;" in page
     assert page.count('class="rpj-snippet"') == 2 and 'class="rpj-raw"' in page
+
+
+def test_progress_history_reads_as_it_was_sent():
+    assert [progress_label(v) for v in ["17/40", 0.5, {"step": 2}]] == ["17/40", "0.5", '{"step": 2}']
+
+
+def test_a_completed_jobs_bar_is_full_and_says_where_the_last_update_was():
+    bar = progress_view("70/80")
+    assert final_progress(bar, "COMPLETED") == {"kind": "bar", "fraction": 1.0, "label": "70/80 · completed"}
+    assert final_progress(bar, "FAILED") == bar and final_progress(bar, "IN_PROGRESS") == bar  # where it stopped
+    assert final_progress(progress_view("80/80"), "COMPLETED")["label"] == "80/80"
+    assert final_progress(progress_view("loading"), "COMPLETED") == {"kind": "text", "label": "loading"}
+
+
+def test_frames_in_cells_are_named_as_ipython_names_them():
+    traceback = ('Traceback (most recent call last):\n'
+                 '  File "/tmp/ipykernel_7/123.py", line 6, in handler\n    raise ValueError(x)\n'
+                 '  File "/usr/lib/python3.11/json/__init__.py", line 2, in loads\nValueError: 1')
+    cells = {"/tmp/ipykernel_7/123.py": ("In[5]", 1)}  # a %%rp_handler cell: its body starts on line 2
+    named = name_cells(traceback, cells.get)
+    assert '  Cell In[5], line 7, in handler\n    raise ValueError(x)' in named
+    assert '  File "/usr/lib/python3.11/json/__init__.py", line 2, in loads' in named  # not a cell: as it was
+    error = parse_error(exception_error(_raise(ValueError("x"))), lambda name: ("In[2]", 0))
+    assert "Cell In[2], line " in error["traceback"] and "Cell In[2]" not in error["raw"]  # RunPod's string untouched
+
+
+def test_the_curl_snippet_says_to_start_the_endpoint_or_uses_the_real_one():
+    request = {"input": {"n": 1}}
+    idle = curl_snippet("echo", request)
+    assert idle.splitlines()[0] == "# no local endpoint is running: start one with %rp_serve, then"
+    assert "http://127.0.0.1:8000/v2/echo/run" in idle and "Authorization" not in idle
+    served = curl_snippet("echo", request, base_url="http://127.0.0.1:8123/v2")
+    assert served.startswith("curl -s -X POST http://127.0.0.1:8123/v2/echo/run") and "Authorization" not in served
+    assert "Authorization: $RUNPOD_API_KEY" in curl_snippet("echo", request, "http://127.0.0.1:8123/v2", api_key=True)
+    remote = curl_snippet("echo", request, endpoint_url="https://api.runpod.ai/v2/abc")
+    assert remote.startswith("curl -s -X POST https://api.runpod.ai/v2/abc/run") and "Authorization" in remote
+
+
+class Line:
+    def __init__(self, t, stream, text):
+        self.t, self.stream, self.text = t, stream, text
+
+
+def test_log_entries_become_time_stamped_rows():
+    import time
+
+    t = time.mktime((2026, 1, 2, 12, 3, 4, 0, 0, -1)) + 0.125
+    rows = log_rows([Line(t, "stdout", "hello\n"), {"t": t, "stream": "stderr", "text": "two\nlines\n"},
+                     Line(t, "log", "x" * 20_000)])
+    assert rows[0] == {"t": "12:03:04.125", "s": "stdout", "x": "hello"}  # a print's newline is not a blank line
+    assert rows[1] == {"t": "12:03:04.125", "s": "stderr", "x": "two\nlines"}
+    assert rows[2]["x"].endswith("… (10,000 more characters in job.logs)")
+
+
+def _view(**extra):
+    view = {
+        "header": {**state_style("COMPLETED"), "id": "j1", "handler": "h", "delayTime": 1, "executionTime": 2,
+                   "elapsed": 0.25},
+        "progress": None, "stats": {"chunks": 1, "chars": 3, "tokens": 1}, "text": "abc",
+        "result": {"has_output": False, "output_json": None, "error": None},
+        "snippets": {"curl": "curl x", "python": "import rp_jupyter"},
+    }
+    return {**view, **extra}
+
+
+def test_the_finished_view_keeps_the_log_pane_and_its_copy_buttons():
+    rows = [{"t": "12:00:00.000", "s": "stdout", "x": "loading <model>"}, {"t": "12:00:01.000", "s": "stderr", "x": "warn"}]
+    page = final_view_html(_view(logs=rows, logs_total=2))
+    assert "logs · 2 entries · 1 on stderr" in page and "loading &lt;model&gt;" in page
+    assert page.count('class="rpj-log-time"') == 2 and 'class="rpj-log-stderr"' in page
+    assert page.count('class="rpj-copy"') == 2 and "navigator.clipboard.writeText" in page
+    many = final_view_html(_view(logs=rows * 300, logs_total=5000))
+    assert "… 4,500 earlier entries not shown here; job.logs has them all" in many
+    assert "rpj-logs" not in final_view_html(_view())  # no logs, no pane
+
+
+def test_live_and_static_share_one_style_table():
+    sheet = stylesheet()
+    for name in ("stream", "log", "json", "snippet", "traceback"):
+        declarations = ";".join(f"{k}:{v}" for k, v in STYLES[name].items())
+        assert f".rpj-view .rpj-{name} {{ {declarations.replace(';', '; ')} }}" in sheet  # live: the stylesheet
+        assert f'style="{declarations}"' in inline(name)  # static: inline, the same declarations
+    assert STYLES["stream"]["word-break"] == "normal" and STYLES["stream"]["overflow-wrap"] == "anywhere"
+    assert ".jp-OutputArea-child:has(.rpj-live) + .jp-OutputArea-child .rpj-fallback" in sheet
+
+
+def test_the_static_jobs_table():
+    row = {"id": "j<1>", "handler": "h", "status": "COMPLETED", "colour": "#1f9d55", "delayTime": 1,
+           "executionTime": None, "chunks": 0}
+    page = jobs_table_html([row], note="3 lab jobs")
+    assert "j&lt;1&gt;" in page and "1 ms" in page and "3 lab jobs" in page and "max-height:280px" in page
+    assert "no jobs yet" in jobs_table_html([])
