@@ -143,8 +143,9 @@ class JobView(anywidget.AnyWidget):
             logs = {"seq": self._log_seq, "rows": rows, "total": self._logs.total, "stderr": self._logs.stderr,
                     "skipped": skipped}
         state = job_state(self.job)
+        header = _header(state)
         with self.hold_sync():  # one message per flush, whatever changed
-            self.header = {**state_style(state["status"]), **_header(state), "sent_at": time.time()}
+            self.header = {**state_style(state["status"]), **header, "sent_at": time.time()}
             self.progress = progress_state(self.job)
             self.warnings = state["warnings"]
             self.stats = stats
@@ -153,8 +154,8 @@ class JobView(anywidget.AnyWidget):
                 self.delta = {"seq": seq, "text": delta.encode("utf-8", "surrogatepass")}
             if rows:
                 self.logs = logs
-            if final:
-                self.result = _result(state, self._namer)
+            if final or not header["running"]:  # a job that ended between the flush's check and here:
+                self.result = _result(state, self._namer)  # its status never shows without its result
         self.flushes += 1
 
     def _snippets(self) -> dict[str, str]:
