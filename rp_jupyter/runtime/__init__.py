@@ -3,11 +3,10 @@
 from ._job import Job, JobEvent
 from ._logs import LogLine, current_job
 from ._runtime import Runtime
-from ._scheduler import AbandonedCall
 from ._shaping import MAX_JSON_DEPTH, RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, HandlerKind, classify
 from ._spec import DEFAULT_EXECUTION_TIMEOUT, POLICY_RANGES_MS, HandlerSpec, json_problem, load_json
 from ._status import JobStatus
-from ._watchdog import DEFAULT_STALL_THRESHOLD
+from ._watchdog import DEFAULT_STALL_THRESHOLD, AbandonedCall
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
