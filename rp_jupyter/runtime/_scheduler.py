@@ -121,7 +121,8 @@ class Scheduler:
         """Take queued jobs while the endpoint's worker has free slots (RunPod's JobScaler)."""
         if not endpoint.queue:
             return
-        target = _target_concurrency(endpoint)  # the user's concurrency_modifier: never under the lock
+        worker = endpoint.worker  # the user's concurrency_modifier: never called under the lock
+        target = endpoint.spec.target_concurrency(worker.concurrency if worker is not None else 1)
         with self._lock:
             if self.endpoints.get(endpoint.spec.name) is not endpoint:
                 return
@@ -196,6 +197,10 @@ class Scheduler:
                 endpoint.queue.remove(job)
             run = self._runs.get(job.id)
         if run is None or run.worker is None or run.ended:
+            return
+        phase = run.worker.prestart
+        if run.began is None and phase is not None and phase.running and status is JobStatus.CANCELLED:
+            run.worker._end(run, None)  # held by a running prestart phase: nothing to stop, its slot is free now
             return
         run.stop_requested = time.monotonic()
         run.worker.stop(run)
@@ -382,6 +387,8 @@ class Scheduler:
             for worker in workers:
                 worker.retired = True
         for worker in workers:
+            if worker.prestart is not None and worker.prestart.running:
+                self._phases.add(worker.prestart)  # its hook is still running: say so
             if worker.runs:
                 self.abandon(worker)
             else:
@@ -396,19 +403,3 @@ def _abandoned_kind(run: Run) -> str:
         return "loop" if worker.abandoned else "task"
     return "thread"
 
-
-def _target_concurrency(endpoint: _Endpoint) -> int:
-    worker = endpoint.worker
-    current = worker.concurrency if worker is not None else 1
-    modifier = endpoint.spec.concurrency_modifier
-    if modifier is None:
-        return current
-    try:
-        target = modifier(current)
-    except Exception:
-        log.exception("concurrency_modifier of %r raised; keeping %d", endpoint.spec.name, current)
-        return current
-    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
-        log.warning("concurrency_modifier of %r returned %r, not an int >= 1; using 1", endpoint.spec.name, target)
-        return 1
-    return target

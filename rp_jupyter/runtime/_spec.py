@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import sys
 import threading
@@ -28,6 +29,7 @@ __all__ = [
 DEFAULT_EXECUTION_TIMEOUT = 600.0
 """RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
 
+log = logging.getLogger("rp_jupyter")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -67,6 +69,21 @@ class HandlerSpec:
             limit = f" within {self.prestart_timeout:g} s" if self.prestart_timeout is not None else ""
             parts.append(f"prestart hooks{limit}: {', '.join(hooks)}")
         return ", ".join(parts)
+
+    def target_concurrency(self, current: int) -> int:
+        """What ``concurrency_modifier`` asks for now (``current`` without one; 1 when it answers nonsense)."""
+        modifier = self.concurrency_modifier
+        if modifier is None:
+            return current
+        try:
+            target = modifier(current)
+        except Exception:
+            log.exception("concurrency_modifier of %r raised; keeping %d", self.name, current)
+            return current
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            log.warning("concurrency_modifier of %r returned %r, not an int >= 1; using 1", self.name, target)
+            return 1
+        return target
 
     @property
     def all_prestart_hooks(self) -> tuple[Callable[[], Any], ...]:

@@ -231,8 +231,10 @@ def test_a_hanging_hook_stalls_nothing_else_and_a_held_job_can_be_cancelled(runt
     assert warm.entered.wait(T)
     runtime.register(lambda job: job["input"], "other")  # registration waits on nothing
     assert runtime.run_sync("other", {"input": 5}, wait=T)["output"] == 5
+    assert second.status is JobStatus.IN_QUEUE
     held.cancel()
     assert held.wait(T).status is JobStatus.CANCELLED
+    poll(lambda: second.status is JobStatus.IN_PROGRESS)  # the cancelled job's slot is free at once: held now
     checked = threading.Event()  # the timer thread runs its timers in order: this one after the stop's check
     runtime._scheduler.timers.at(time.monotonic() + 2 * runtime.stall_threshold, checked.set)
     assert checked.wait(T)
@@ -284,3 +286,16 @@ def test_bad_hooks_or_timeouts_are_one_line_errors(runtime: Runtime, hooks: Any,
     with pytest.raises(RegistrationError, match="^" + message.replace("(", r"\(")):
         runtime.register(lambda job: 1, "h", prestart_hooks=hooks, prestart_timeout=timeout)
     assert "h" not in runtime.handlers
+
+
+def test_shutdown_is_not_held_back_by_a_hanging_hook_and_names_it(gate: Any, caplog: Any) -> None:
+    runtime = Runtime()
+    warm = Warm(gate())
+    runtime.register(warm.handler, "h", prestart_hooks=[warm.warm_up])
+    job = runtime.submit("h", {"input": 1})
+    assert warm.entered.wait(T)
+    with caplog.at_level("INFO", logger="rp_jupyter"):
+        cancelled = runtime.shutdown(timeout=2.0)
+    assert cancelled == [job] and job.status is JobStatus.CANCELLED
+    assert "abandoned prestart hook of handler 'h'" in caplog.text and "self._flag.wait" in caplog.text
+    warm.gate.open()  # type: ignore[union-attr]
