@@ -118,7 +118,8 @@ def _refuse_nested(spec: HandlerSpec) -> None:
     own in any cell: say so, rather than that its cell was edited."""
     from .exceptions import ExportError
 
-    for what, fn in (("handler", spec.fn), ("concurrency_modifier", spec.concurrency_modifier)):
+    hooks = [("prestart hook", hook) for hook in spec.all_prestart_hooks]
+    for what, fn in (("handler", spec.fn), ("concurrency_modifier", spec.concurrency_modifier), *hooks):
         qualname = getattr(_defined_function(fn), "__qualname__", "") if fn is not None else ""
         if "<locals>" in qualname and not getattr(fn, "fixed_concurrency", None):
             maker = qualname.split(".<locals>")[0]
@@ -165,11 +166,12 @@ def _handler_config(spec: HandlerSpec) -> Any:
     fixed = getattr(modifier, "fixed_concurrency", None)  # %%rp_handler --concurrency N
     named = modifier is not None and fixed is None
     fn = _defined_function(spec.fn)
+    hooks = tuple((getattr(hook, "__name__", ""), source(hook)) for hook in map(_defined_function, spec.all_prestart_hooks))
     return HandlerConfig(
         spec.name, getattr(fn, "__name__", ""), source(fn), str(spec.kind),
         spec.return_aggregate_stream, spec.refresh_worker,
         getattr(modifier, "__name__", None) if named else None, source(modifier) if named else None,
-        fixed, spec.execution_timeout,
+        fixed, spec.execution_timeout, hooks, spec.prestart_timeout,
     )
 
 
@@ -291,6 +293,9 @@ def _verifiable_jobs(runtime: Runtime, name: str) -> tuple[list[Job], list[str]]
             continue
         if job.spec is not current:
             skipped.append(f"job {job.id}: ran an earlier version of the handler")
+        elif '"event": "prestart_failed"' in str(job.error or "")[:40]:
+            skipped.append(f"job {job.id}: failed in the prestart phase (a deployed worker exits there; fix the hook "
+                           "and run jobs again)")
         elif str(job.error or "").startswith("rp_jupyter:"):
             skipped.append(f"job {job.id}: failed on purpose in rp_jupyter (RunPod would post nothing)")
         else:

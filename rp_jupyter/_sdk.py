@@ -1,8 +1,11 @@
-"""The bridge to the ``runpod`` SDK: ``start`` and ``progress_update`` reach the runtime.
+"""The bridge to the ``runpod`` SDK: ``start``, ``progress_update`` and prestart hooks reach the runtime.
 
 While installed, ``runpod.serverless.start(config)`` registers the handler instead of starting a
-worker (which would call ``asyncio.run`` and ``sys.exit`` in the kernel), and
-``runpod.serverless.progress_update(job, value)`` updates the running job. ``runpod`` is patched
+worker (which would call ``asyncio.run`` and ``sys.exit`` in the kernel),
+``runpod.serverless.progress_update(job, value)`` updates the running job, and (runpod 2.x)
+``runpod.serverless.register_prestart_hook(hook)`` hands the hook to rp_jupyter, which attaches it to
+the handler registered next, and returns it unchanged (it works as a decorator); the SDK's own registry
+is left alone. ``runpod`` is patched
 when it is imported (an import hook, so ``%load_ext`` does not pay the SDK's ~1.4 s import), or at
 once if it already was. :meth:`SdkBridge.uninstall` restores every patched attribute.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -27,15 +31,18 @@ __all__ = ["SdkBridge"]
 
 _TARGET = "runpod.serverless"
 _PROGRESS = "runpod.serverless.modules.rp_progress"
+_PRESTART = "runpod.serverless.modules.rp_prestart"
 _DEBUGGER = "runpod.serverless.utils.rp_debugger"
 _UPLOAD = "runpod.serverless.utils.rp_upload"
 
 
 class SdkBridge:
-    """Routes the SDK's ``start`` and ``progress_update`` to two callbacks while installed."""
+    """Routes the SDK's ``start``, ``progress_update`` and ``register_prestart_hook`` to callbacks while installed."""
 
-    def __init__(self, on_start: Callable[[Any], None], on_progress: Callable[[Any, Any], None]) -> None:
+    def __init__(self, on_start: Callable[[Any], None], on_progress: Callable[[Any, Any], None],
+                 on_prestart_hook: Callable[[Any], None] | None = None) -> None:
         self._on_start, self._on_progress = on_start, on_progress
+        self._on_prestart_hook = on_prestart_hook
         self._saved: list[tuple[ModuleType, str, Any]] = []
         self._finder = _PatchOnImport(self)
         self.logging = _RootLoggingGuard()
@@ -72,6 +79,18 @@ class SdkBridge:
     def patched(self) -> bool:
         return bool(self._saved)
 
+    @staticmethod
+    def has_prestart_hooks() -> bool:
+        """Whether the installed SDK has prestart hooks (runpod 2.x): asked of the imported SDK, else its version."""
+        serverless = sys.modules.get(_TARGET)
+        if serverless is not None:
+            return hasattr(serverless, "register_prestart_hook")
+        try:
+            major = importlib.metadata.version("runpod").split(".")[0]
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        return major.isdigit() and int(major) >= 2
+
     def _patch(self) -> None:
         if self._saved or not self.installed:
             return
@@ -91,6 +110,7 @@ class SdkBridge:
 
         progress_module = progress if progress is not None else serverless
 
+        self._patch_prestart(serverless)
         self._set(serverless, "start", start)
         self._set(serverless, "progress_update", progress_update)
         if progress is not None:
@@ -98,6 +118,25 @@ class SdkBridge:
             # The SDK's own progress_update looks this up at call time: references bound before
             # the bridge was installed reach the runtime too.
             self._set(progress, "_thread_target", progress_update)
+
+    def _patch_prestart(self, serverless: ModuleType) -> None:
+        """runpod 2.x: ``register_prestart_hook`` (both names the SDK offers) hands hooks to rp_jupyter."""
+        on_hook = self._on_prestart_hook
+        if on_hook is None or not hasattr(serverless, "register_prestart_hook"):
+            return
+        owner = sys.modules.get(_PRESTART, serverless)
+
+        def register_prestart_hook(hook: Any) -> Any:
+            """rp_jupyter: keeps ``hook`` for the handler registered next (a %%rp_handler cell's own hooks
+            belong to that cell's handler); returns it unchanged, so it also works as a decorator."""
+            if not self.installed:  # a reference kept from before %unload_ext: the SDK's own
+                return _sdk_own(owner, "register_prestart_hook", register_prestart_hook)(hook)
+            on_hook(hook)
+            return hook
+
+        self._set(serverless, "register_prestart_hook", register_prestart_hook)
+        if owner is not serverless:
+            self._set(owner, "register_prestart_hook", register_prestart_hook)
 
     def _set(self, module: ModuleType, attribute: str, value: Any) -> None:
         self._saved.append((module, attribute, getattr(module, attribute)))

@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ._exporting import check_export, export, set_cell_source, verify
+from ._prestart_hooks import CellCapture, HookBook
 from ._sdk import SdkBridge
 from .exceptions import RegistrationError
 from .runtime import DEFAULT_EXECUTION_TIMEOUT, DEFAULT_STALL_THRESHOLD, HandlerSpec, Job, Runtime
@@ -40,8 +41,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
-_captures: list[list[dict[str, Any]]] = []
+_captures: list[CellCapture] = []
 _CONFIG_KEYS = {"handler", "return_aggregate_stream", "concurrency_modifier", "refresh_worker", "rp_args"}
+_PRESTART_KEYS = {"prestart_timeout"}  # runpod 2.x
+_hooks = HookBook()
 _settings: dict[str, Any] = {"stall_threshold": DEFAULT_STALL_THRESHOLD, "namer": None}
 
 
@@ -53,7 +56,7 @@ def _on_start(config: Any) -> None:
             'e.g. runpod.serverless.start({"handler": handler})'
         )
     if _captures:
-        _captures[-1].append(config)
+        _captures[-1].append(_hooks.started(_captures[-1], config))  # with the cell's hooks registered so far
         return
     spec = register_config(config)
     print(f"rp_jupyter: registered handler {spec.name!r} ({spec.describe()})")
@@ -64,7 +67,12 @@ def _on_progress(job: Any, progress: Any) -> None:
     get_runtime().progress(job["id"], progress)
 
 
-_bridge = SdkBridge(_on_start, _on_progress)
+def _on_prestart_hook(hook: Any) -> None:
+    """``runpod.serverless.register_prestart_hook(hook)`` from notebook code (runpod 2.x)."""
+    _hooks.registered(hook, _captures[-1] if _captures else None)
+
+
+_bridge = SdkBridge(_on_start, _on_progress, _on_prestart_hook)
 
 
 def get_runtime() -> Runtime:
@@ -107,15 +115,17 @@ def install_bridge() -> None:
 
 
 @contextlib.contextmanager
-def capture_starts() -> Iterator[list[dict[str, Any]]]:
-    """Collect ``runpod.serverless.start`` configs instead of registering them (``%%rp_handler``)."""
+def capture_starts() -> Iterator[CellCapture]:
+    """Collect ``runpod.serverless.start`` configs instead of registering them (``%%rp_handler``), and the
+    prestart hooks the cell registers (``configs.handler_config(fn)`` for a cell without ``start()``)."""
     _bridge.install()
-    captured: list[dict[str, Any]] = []
+    captured = CellCapture()
     _captures.append(captured)
     try:
         yield captured
     finally:
         _captures.remove(captured)
+        _hooks.cell_ended(captured)
 
 
 def register(
@@ -127,12 +137,21 @@ def register(
     refresh_worker: bool = False,
     execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
     tokenizer: Callable[[str], int] | None = None,
+    prestart_hooks: Sequence[Callable[[], Any]] = (),
+    prestart_timeout: float | None = None,
 ) -> HandlerSpec:
     """Register ``fn`` as a RunPod handler named ``name`` (default: the function's name).
 
     ``tokenizer(text) -> int`` counts tokens for the job views' tokens/s (default: whitespace tokens).
+    ``prestart_hooks`` run (runpod 2.x's ``register_prestart_hook``) before the first job of each of
+    its workers, after the hooks registered outside a handler cell since the last registration, within
+    ``prestart_timeout`` s (docs/differences.md, "Prestart hooks").
     """
-    return get_runtime().register(
+    runtime = get_runtime()
+    resolved = name or getattr(fn, "__name__", None)
+    run, kept = _hooks.for_registration(runtime.handlers.get(resolved) if isinstance(resolved, str) else None,
+                                        prestart_hooks)
+    spec = runtime.register(
         fn,
         name,
         return_aggregate_stream=return_aggregate_stream,
@@ -140,26 +159,36 @@ def register(
         refresh_worker=refresh_worker,
         execution_timeout=execution_timeout,
         tokenizer=tokenizer,
+        prestart_hooks=run,
+        prestart_timeout=prestart_timeout if run or kept else None,
+        prestart_kept=kept,
     )
+    _hooks.registered_as(spec)
+    return spec
 
 
 def register_config(config: dict[str, Any], name: str | None = None, **overrides: Any) -> HandlerSpec:
     """Register from a ``runpod.serverless.start`` config; ``overrides`` win over its keys.
 
     Keys the SDK does not read are ignored, as the SDK ignores them, with a warning naming them.
+    The prestart hooks registered in the ``%%rp_handler`` cell before its ``start()`` are the handler's.
     """
-    unknown = sorted(map(str, set(config) - _CONFIG_KEYS))
+    known = _CONFIG_KEYS | (_PRESTART_KEYS if _bridge.has_prestart_hooks() else set())
+    unknown = sorted(map(str, set(config) - known))
     if unknown:
         print(
             f"rp_jupyter: warning: ignoring runpod.serverless.start config key(s) {', '.join(map(repr, unknown))}: "
-            f"the SDK does not read them (it reads {', '.join(sorted(_CONFIG_KEYS - {'rp_args'}))})",
+            f"the SDK does not read them (it reads {', '.join(sorted(known - {'rp_args'}))})",
             file=sys.stderr,
         )
     options: dict[str, Any] = {
         "return_aggregate_stream": bool(config.get("return_aggregate_stream", False)),
         "concurrency_modifier": config.get("concurrency_modifier"),
         "refresh_worker": bool(config.get("refresh_worker", False)),
+        "prestart_hooks": _hooks.of_config(config),
     }
+    if "prestart_timeout" in known and config.get("prestart_timeout") is not None:
+        options["prestart_timeout"] = config["prestart_timeout"]
     options.update(overrides)
     return register(config["handler"], name, **options)
 
@@ -203,6 +232,7 @@ def shutdown(timeout: float = 5.0) -> list[Job]:
     with _lock:
         runtime, _runtime = _runtime, None
     _bridge.uninstall()
+    _hooks.reset()
     return runtime.shutdown(timeout) if runtime is not None else []
 
 

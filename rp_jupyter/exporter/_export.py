@@ -68,6 +68,7 @@ def build_export(
 ) -> Export:
     """Everything a RunPod worker repository needs, as text. Pure: the same inputs give the same bytes.
     With ``hub``, also the RunPod Hub's ``.runpod/hub.json`` and ``.runpod/tests.json``, checked."""
+    _check_prestart_sdk(config, env)
     statements = parse_cells(cells)
     chosen, add_runpod = select_statements(statements, config)
     labels = list(dict.fromkeys(s.label for s in chosen))
@@ -94,6 +95,17 @@ def build_export(
         problems = check_hub_files(files)
         notes += [f"hub: {note}" for note in hub_notes] + [f"hub problem: {problem}" for problem in problems]
     return Export(config.name, files, labels, notes, version=env.rp_jupyter, hub_problems=problems)
+
+
+def _check_prestart_sdk(config: HandlerConfig, env: Environment) -> None:
+    """Prestart hooks need runpod 2.x, and requirements.txt pins the kernel's runpod."""
+    version = env.version("runpod")
+    if config.prestart_hooks and version is not None and version.split(".")[0] in ("0", "1"):
+        names = ", ".join(name for name, _ in config.prestart_hooks)
+        raise ExportError(
+            f"handler {config.name!r} has prestart hooks ({names}), which need runpod 2.x; this kernel has runpod "
+            f"{version}, which requirements.txt would pin: install runpod>=2 in the kernel, then export"
+        )
 
 
 def _header(config: HandlerConfig, env: Environment, source: str, labels: list[str] | None) -> list[str]:

@@ -1,4 +1,9 @@
-"""handler.py: the statements the handler needs, in execution order, then ``runpod.serverless.start``."""
+"""handler.py: the statements the handler needs, in execution order, then ``runpod.serverless.start``.
+
+Prestart hooks (runpod 2.x) are roots too: each hook's ``def`` and what it needs are kept, and one
+``runpod.serverless.register_prestart_hook(name)`` line per hook, in registration order, comes just
+before ``start`` (a ``def`` decorated with ``register_prestart_hook`` registers itself where it stands).
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ def select_statements(statements: list[Statement], config: HandlerConfig) -> tup
         roots.append(find_function(
             statements, config.concurrency_modifier, config.concurrency_modifier_source, "concurrency_modifier"
         ))
+    roots += [find_function(statements, name, source, "prestart hook") for name, source in config.prestart_hooks]
     # the start call's `import runpod`: the handler cell's own, else added by export (never another cell's)
     own = [s for s in statements if s.cell == roots[0].cell and s.imports.get("runpod") == ("import", "runpod")]
     slicer = Slicer(statements, module_exports)
@@ -69,7 +75,8 @@ def render_handler(
         modifier = "rp_concurrency_modifier" if "concurrency_modifier" in defined else "concurrency_modifier"
         parts += ["", "", f"def {modifier}(current_concurrency):",
                   f"    return {config.fixed_concurrency}  # %%rp_handler --concurrency {config.fixed_concurrency}"]
-    parts += ["", "", _start_call(config, modifier)]
+    registrations = _hook_registrations(config, chosen)
+    parts += ["", "", *registrations, *([""] if registrations else []), _start_call(config, modifier)]
     text = "\n".join(parts).rstrip() + "\n"
     _check_compiles(text, config.name)
     return text
@@ -90,6 +97,17 @@ def _body(chosen: list[Statement]) -> str:
     return "\n".join(out)
 
 
+def _hook_registrations(config: HandlerConfig, chosen: list[Statement]) -> list[str]:
+    """``register_prestart_hook(name)`` for each hook whose ``def`` does not register itself."""
+    decorated = {
+        statement.node.name for statement in chosen
+        if isinstance(statement.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any("register_prestart_hook" in ast.unparse(d) for d in statement.node.decorator_list)
+    }
+    return [f"runpod.serverless.register_prestart_hook({name})" for name, _ in config.prestart_hooks
+            if name not in decorated]
+
+
 def _start_call(config: HandlerConfig, modifier: str | None) -> str:
     items = [f'"handler": {config.function}']
     if config.return_aggregate_stream:
@@ -98,6 +116,8 @@ def _start_call(config: HandlerConfig, modifier: str | None) -> str:
         items.append(f'"concurrency_modifier": {modifier}')
     if config.refresh_worker:
         items.append('"refresh_worker": True')
+    if config.prestart_hooks and config.prestart_timeout is not None:
+        items.append(f'"prestart_timeout": {config.prestart_timeout!r}')
     one_line = "runpod.serverless.start({" + ", ".join(items) + "})"
     if len(one_line) <= 100:
         return one_line

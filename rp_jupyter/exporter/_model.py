@@ -23,7 +23,9 @@ class HandlerConfig:
 
     ``function`` is the handler's ``def`` name and ``source`` its source (to pick the registered
     definition among several); ``concurrency_modifier`` names a ``def`` in the cells, or
-    ``fixed_concurrency`` is the N of ``%%rp_handler --concurrency N``.
+    ``fixed_concurrency`` is the N of ``%%rp_handler --concurrency N``. ``prestart_hooks`` (runpod 2.x)
+    are ``(def name, source)`` in registration order, registered before ``start()`` with
+    ``prestart_timeout`` in its config.
     """
 
     name: str
@@ -36,6 +38,8 @@ class HandlerConfig:
     concurrency_modifier_source: str | None = None
     fixed_concurrency: int | None = None
     execution_timeout: float | None = 600.0
+    prestart_hooks: tuple[tuple[str, str | None], ...] = ()
+    prestart_timeout: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

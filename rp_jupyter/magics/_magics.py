@@ -140,7 +140,7 @@ class RunPodMagics(Magics):
                 "no handler found: the cell neither calls runpod.serverless.start({\"handler\": ...}) "
                 "nor defines a function named handler"
             )
-        return {"handler": found}
+        return configs.handler_config(found)  # with the prestart hooks the cell registered
 
     @no_var_expand
     @line_cell_magic

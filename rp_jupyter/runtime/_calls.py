@@ -7,6 +7,7 @@ tracebacks users see start at the handler's own frame.
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from ._shaping import (
 )
 from ._spec import HandlerSpec
 
-__all__ = ["call_async", "call_sync", "await_result", "drain_async", "fatal_error", "SyncDrain"]
+__all__ = ["ChunkAnnouncer", "SyncDrain", "await_result", "call_async", "call_sync", "drain_async", "fatal_error"]
 
 _CHUNK_LOST = (
     "On RunPod the worker would skip posting this chunk (the stream silently loses it) and, with "
@@ -68,6 +69,35 @@ async def call_async(fn: Callable[..., Any], job: dict[str, Any]) -> dict[str, A
     except Exception as exc:
         return {"error": exception_error(exc)}
     return _finish_normal(value)
+
+
+class ChunkAnnouncer:
+    """A generator's chunks: appended to ``job.stream`` by the handler's thread at once, announced as
+    "chunk" events in batches (one control-loop wake-up per batch, not per chunk)."""
+
+    def __init__(self, job: Job, schedule: Callable[[Callable[[], None]], None]) -> None:
+        self._job, self._schedule = job, schedule
+        self._stream = job.stream
+        self._announced = len(job.stream)
+        self._scheduled = False
+        self._lock = threading.Lock()
+        job._flushers.append(self.flush)
+
+    def put(self, value: Any) -> None:
+        """(the handler's thread; its drain stops at a job's end, so no check here: the hot path)"""
+        self._stream.append(value)
+        if not self._scheduled:
+            self._scheduled = True
+            self._schedule(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            end = len(self._stream)
+            items = self._stream[self._announced:end]
+            self._announced = end
+            if items:
+                self._job._announce_chunks(items)
 
 
 class _Stream:

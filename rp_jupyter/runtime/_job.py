@@ -24,6 +24,7 @@ __all__ = ["Job", "JobEvent", "JobOwner"]
 
 _PARTIAL_LIMIT = 4096
 """A line without its newline yet is kept apart until it ends, the job ends, or it grows this long."""
+_OUTPUT = ("stdout", "stderr")  # what the job's own code wrote; not "log" records, nor "prestart" (its worker's hooks)
 
 
 class JobOwner(Protocol):
@@ -273,8 +274,8 @@ class Job:
         """The last ``limit`` characters the job's code wrote to stdout and stderr so far, partial lines
         included (what runpod 2.x's ``RUNPOD_LOG_CAPTURE=all`` attaches to an error)."""
         with self._lock:
-            pieces = [(line.t, line.text) for line in self.logs if line.stream != "log"]
-            pieces += [(started, rest) for stream, (started, rest) in self._partial.items() if stream != "log"]
+            pieces = [(line.t, line.text) for line in self.logs if line.stream in _OUTPUT]
+            pieces += [(started, rest) for stream, (started, rest) in self._partial.items() if stream in _OUTPUT]
         return "".join(text for _, text in sorted(pieces, key=lambda piece: piece[0]))[-limit:]
 
     def _append_log(self, line: LogLine) -> None:

@@ -32,7 +32,8 @@ LOG_LIMIT_BYTES = 1024 * 1024
 
 
 class LogLine(NamedTuple):
-    """One piece of a job's log: when, which stream (``stdout``, ``stderr``, ``log``), the text."""
+    """One piece of a job's log: when, which stream (``stdout``, ``stderr``, ``log``; ``prestart``: what the
+    prestart hooks of its worker wrote while the job waited for them), the text."""
 
     t: float
     stream: str
@@ -48,8 +49,9 @@ _IN_RECORD: contextvars.ContextVar[bool] = contextvars.ContextVar("rp_jupyter_in
 
 
 def current_job() -> Any:
-    """The job the calling code runs for, or None outside any job."""
-    return _JOB.get()
+    """The job the calling code runs for, or None outside any job (a prestart hook runs for none)."""
+    sink = _JOB.get()
+    return sink if getattr(sink, "is_job", True) else None
 
 
 @contextmanager

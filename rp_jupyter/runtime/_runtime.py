@@ -19,18 +19,18 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ..exceptions import JobStateError, JobWaitTimeout, RuntimeStoppedError
 from . import _logs
 from ._job import Job, JobEvent, Listener, _call_listener
 from ._loop import LoopThread
-from ._scheduler import AbandonedCall, Scheduler
+from ._scheduler import Scheduler
 from ._shaping import RUN_LIMIT_BYTES, RUNSYNC_LIMIT_BYTES, NotSerializable, check_wire
 from ._spec import DEFAULT_EXECUTION_TIMEOUT, HandlerSpec, execution_timeout, make_spec, parse_request
 from ._status import JobStatus
-from ._watchdog import DEFAULT_STALL_THRESHOLD, Namer
+from ._watchdog import DEFAULT_STALL_THRESHOLD, AbandonedCall, Namer
 
 __all__ = ["DEFAULT_EXECUTION_TIMEOUT", "HandlerSpec", "Runtime"]
 
@@ -96,11 +96,19 @@ class Runtime:
         refresh_worker: bool = False,
         execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT,
         tokenizer: Callable[[str], int] | None = None,
+        prestart_hooks: Sequence[Callable[[], Any]] = (),
+        prestart_timeout: float | None = None,
+        prestart_kept: Sequence[Callable[[], Any]] = (),
     ) -> HandlerSpec:
         """Register (or replace) a handler; running jobs finish on the code they started with, new ones
-        run on a new worker at once."""
+        run on a new worker at once.
+
+        ``prestart_hooks`` (runpod 2.x's ``register_prestart_hook``): each worker of this version runs them
+        once, in order, before its first call, within ``prestart_timeout`` s (None: no limit); jobs it
+        takes meanwhile wait, and fail with the SDK's ``prestart_failed`` body should a hook fail.
+        ``prestart_kept``: hooks that belong to the handler but already ran in this kernel (not run)."""
         spec = make_spec(fn, name, return_aggregate_stream, concurrency_modifier, refresh_worker,
-                          execution_timeout, tokenizer)
+                          execution_timeout, tokenizer, prestart_hooks, prestart_timeout, prestart_kept)
         self._check_accepting()
         self._scheduler.install(spec)
         return spec

@@ -9,7 +9,6 @@ straight to the worker; its end is posted by the worker's thread: one hand-off e
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import logging
 import threading
@@ -20,32 +19,24 @@ from typing import Any
 from ..exceptions import HandlerNotFoundError
 from ._calls import fatal_error
 from ._job import Job
+from ._prestart import Prestart
 from ._spec import HandlerSpec
 from ._status import JobStatus
-from ._watchdog import DEFAULT_STALL_THRESHOLD, Namer, Stall, Timers, jobs_on_stack, plain_name, where
+from ._watchdog import (
+    DEFAULT_STALL_THRESHOLD,
+    AbandonedCall,
+    Namer,
+    Stall,
+    Timers,
+    jobs_on_stack,
+    plain_name,
+    where,
+)
 from ._workers import AsyncWorker, Run, Worker, make_worker
 
-__all__ = ["AbandonedCall", "Scheduler"]
+__all__ = ["Scheduler"]
 
 log = logging.getLogger("rp_jupyter")
-
-
-@dataclasses.dataclass(frozen=True)
-class AbandonedCall:
-    """A handler call the runtime stopped waiting for; it still runs on its thread or loop."""
-
-    handler: str
-    job_id: str
-    kind: str
-    """``"thread"`` (a sync handler's thread), ``"loop"`` (an async handler's blocked loop) or ``"task"``
-    (an async task that ignored its cancellation)."""
-    since: float
-    """``time.time()`` when it was abandoned."""
-    where: str
-
-    def describe(self) -> str:
-        at = time.strftime("%H:%M:%S", time.localtime(self.since))
-        return f"abandoned call of handler {self.handler!r} (job {self.job_id}) still running since {at}: {self.where}"
 
 
 class _Endpoint:
@@ -71,6 +62,7 @@ class Scheduler:
         self.endpoints: dict[str, _Endpoint] = {}
         self._runs: dict[str, Run] = {}
         self._abandoned: set[Run] = set()
+        self._phases: set[Prestart] = set()  # prestart phases given up on while a hook still ran
         self._loops: set[AsyncWorker] = set()
         self.timers = Timers(self._watch, max(0.01, stall_threshold / 4))
 
@@ -129,7 +121,8 @@ class Scheduler:
         """Take queued jobs while the endpoint's worker has free slots (RunPod's JobScaler)."""
         if not endpoint.queue:
             return
-        target = _target_concurrency(endpoint)  # the user's concurrency_modifier: never under the lock
+        worker = endpoint.worker  # the user's concurrency_modifier: never called under the lock
+        target = endpoint.spec.target_concurrency(worker.concurrency if worker is not None else 1)
         with self._lock:
             if self.endpoints.get(endpoint.spec.name) is not endpoint:
                 return
@@ -163,9 +156,36 @@ class Scheduler:
     def _new_worker(self, spec: HandlerSpec) -> Worker:
         """(lock held) A worker for ``spec``; a loop is watched from now on."""
         worker = make_worker(spec, self._ended, self._schedule)
+        if spec.prestart_hooks:
+            worker.prestart = Prestart(spec.name, spec.prestart_hooks, spec.prestart_timeout, self.timers.at,
+                                       functools.partial(self._prestart_failed, worker), spec.prestart_done.set)
         if isinstance(worker, AsyncWorker):
             self._loops.add(worker)
         return worker
+
+    def _prestart_failed(self, worker: Worker) -> None:
+        """(any thread) A hook failed or the phase passed ``prestart_timeout``: every job the worker holds
+        FAILS with the SDK's body and the worker takes no more (a deployed worker exits; the next job gets
+        a new worker, which runs the hooks again)."""
+        phase = worker.prestart
+        assert phase is not None
+        with self._lock:
+            worker.retired = True
+            endpoint = self.endpoints.get(worker.spec.name)
+            if endpoint is not None and endpoint.worker is worker:
+                endpoint.worker = None
+            held = [run for run in worker.take_pending() if not run.ended]
+            if phase.left_running:
+                self._phases.add(phase)
+        for run in held:
+            if phase.left_running:
+                run.job._warn(f"prestart hook {phase.hook!r} was still running at {phase.where(self.namer)}: it "
+                              "is left to end on its own (runtime.abandoned lists it)")
+            worker._end(run, phase.body())
+        if not held and not worker.runs:
+            worker.close()
+        if endpoint is not None:
+            self.pump(endpoint)
 
     def stop(self, job: Job, status: JobStatus) -> None:
         """Cancel or time out ``job`` now (any thread); its call gets ``stall_threshold`` s to stop."""
@@ -177,6 +197,10 @@ class Scheduler:
                 endpoint.queue.remove(job)
             run = self._runs.get(job.id)
         if run is None or run.worker is None or run.ended:
+            return
+        phase = run.worker.prestart
+        if run.began is None and phase is not None and phase.running and status is JobStatus.CANCELLED:
+            run.worker._end(run, None)  # held by a running prestart phase: nothing to stop, its slot is free now
             return
         run.stop_requested = time.monotonic()
         run.worker.stop(run)
@@ -195,7 +219,7 @@ class Scheduler:
         if fatal is not None:
             job._finish(JobStatus.FAILED, {"error": fatal_error(fatal)})
         elif result is not None:
-            if run.spec.refresh_worker:
+            if run.spec.refresh_worker and run.began is not None:  # not for a job failed by the prestart phase
                 result["stopPod"] = True
             job._finish(JobStatus.FAILED if result.get("error") else JobStatus.COMPLETED, result)
         else:
@@ -227,6 +251,13 @@ class Scheduler:
         worker = run.worker
         if worker is None or run.ended:
             return
+        if run.began is None:  # never begun: it ends when its worker reaches it, unless a hook is what hangs
+            phase = worker.prestart
+            if phase is not None and phase.running and run.job.status is JobStatus.TIMED_OUT:
+                run.job._warn(f"the job timed out while the prestart hooks of handler {run.spec.name!r} ran "
+                              f"({phase.where(self.namer)}): the worker is replaced, as RunPod replaces it")
+                self.abandon(worker)
+            return
         place = where(worker.frame(run), self.namer)
         loop_answers = isinstance(worker, AsyncWorker) and run.stop_seen  # the loop handled the stop
         what = "task" if loop_answers else worker.kind
@@ -257,6 +288,8 @@ class Scheduler:
             if worker.abandoned:
                 return []
             worker.abandoned_at = now
+            if worker.prestart is not None and worker.prestart.running:
+                self._phases.add(worker.prestart)
             pending = worker.take_pending()
             stuck = [run for run in worker.runs if run not in pending]
             for run in stuck:
@@ -287,9 +320,13 @@ class Scheduler:
     def abandoned(self) -> list[AbandonedCall]:
         with self._lock:
             runs = sorted(self._abandoned, key=lambda run: run.abandoned_at or 0.0)
-        return [AbandonedCall(run.spec.name, run.job.id, _abandoned_kind(run), run.abandoned_at or 0.0,
-                              run.where or where(run.worker.frame(run) if run.worker else None, self.namer))
-                for run in runs if not run.ended]
+            self._phases = {phase for phase in self._phases if not phase.finished}
+            phases = list(self._phases)
+        calls = [AbandonedCall(run.spec.name, run.job.id, _abandoned_kind(run), run.abandoned_at or 0.0,
+                               run.where or where(run.worker.frame(run) if run.worker else None, self.namer))
+                 for run in runs if not run.ended]
+        calls += [AbandonedCall(phase.name, "", "prestart", phase.since, phase.where(self.namer)) for phase in phases]
+        return sorted(calls, key=lambda call: call.since)
 
     # ---- the watchdog of handler loops ---------------------------------------------------------------
     def _blocked(self, worker: AsyncWorker, now: float) -> bool:
@@ -350,6 +387,8 @@ class Scheduler:
             for worker in workers:
                 worker.retired = True
         for worker in workers:
+            if worker.prestart is not None and worker.prestart.running:
+                self._phases.add(worker.prestart)  # its hook is still running: say so
             if worker.runs:
                 self.abandon(worker)
             else:
@@ -364,19 +403,3 @@ def _abandoned_kind(run: Run) -> str:
         return "loop" if worker.abandoned else "task"
     return "thread"
 
-
-def _target_concurrency(endpoint: _Endpoint) -> int:
-    worker = endpoint.worker
-    current = worker.concurrency if worker is not None else 1
-    modifier = endpoint.spec.concurrency_modifier
-    if modifier is None:
-        return current
-    try:
-        target = modifier(current)
-    except Exception:
-        log.exception("concurrency_modifier of %r raised; keeping %d", endpoint.spec.name, current)
-        return current
-    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
-        log.warning("concurrency_modifier of %r returned %r, not an int >= 1; using 1", endpoint.spec.name, target)
-        return 1
-    return target

@@ -37,6 +37,7 @@ __all__ = [
     "exception_error",
     "find_problem",
     "generator_error",
+    "handler_traceback",
     "runpod_version",
     "shape_return",
     "wire_text",
@@ -122,7 +123,7 @@ def runpod_version() -> str:
         return "unknown"
 
 
-def _handler_traceback(exc: BaseException) -> str:
+def handler_traceback(exc: BaseException) -> str:
     """``format_exc()`` of the exception with rp_jupyter's own frames left out: the handler's only."""
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _RUNTIME_DIR:
@@ -136,7 +137,7 @@ def exception_error(exc: BaseException) -> str:
     info = {
         "error_type": str(type(exc)),
         "error_message": str(exc),
-        "error_traceback": _handler_traceback(exc),
+        "error_traceback": handler_traceback(exc),
         "hostname": os.environ.get("RUNPOD_POD_HOSTNAME", "unknown"),
         "worker_id": os.environ.get("RUNPOD_POD_ID", "unknown"),
         "runpod_version": runpod_version(),
@@ -149,7 +150,7 @@ def exception_error(exc: BaseException) -> str:
 
 def generator_error(exc: BaseException) -> str:
     """The error string RunPod posts when a generator handler raises (a different format)."""
-    error = f"handler: {exc!s} \ntraceback: {_handler_traceback(exc)}"
+    error = f"handler: {exc!s} \ntraceback: {handler_traceback(exc)}"
     logs = captured_logs()
     return f"{error}\nlogs:\n{logs}" if logs else error
 

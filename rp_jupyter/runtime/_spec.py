@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import PayloadTooLargeError, RegistrationError, RequestError
+from ._prestart import check_hooks, hook_name
 from ._shaping import MAX_JSON_DEPTH, HandlerKind, WireError, classify, wire_text
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
 DEFAULT_EXECUTION_TIMEOUT = 600.0
 """RunPod's default execution timeout (``policy.executionTimeout`` 600000 ms), in seconds."""
 
+log = logging.getLogger("rp_jupyter")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -42,6 +46,15 @@ class HandlerSpec:
     execution_timeout: float | None = DEFAULT_EXECUTION_TIMEOUT
     tokenizer: Callable[[str], int] | None = None
     """Counts the tokens in a text, for the job views' tokens/s (default: whitespace tokens)."""
+    prestart_hooks: tuple[Callable[[], Any], ...] = ()
+    """runpod 2.x's prestart hooks: each worker of this version runs them once, in order, before its first call."""
+    prestart_timeout: float | None = None
+    """Seconds allowed for the whole prestart phase (None: no limit), as ``start()``'s ``prestart_timeout``."""
+    prestart_kept: tuple[Callable[[], Any], ...] = ()
+    """Hooks of the handler that already ran for an earlier version in this kernel: not run again, but
+    part of the handler (export writes them before ``prestart_hooks``)."""
+    prestart_done: threading.Event = dataclasses.field(default_factory=threading.Event, compare=False, repr=False)
+    """Set once a worker of this version has run its hooks to the end."""
 
     def describe(self) -> str:
         parts = [str(self.kind)]
@@ -51,7 +64,31 @@ class HandlerSpec:
             parts.append("concurrency_modifier")
         if self.refresh_worker:
             parts.append("refresh_worker")
+        if self.prestart_hooks or self.prestart_kept:
+            hooks = [hook_name(h) + " (ran before)" for h in self.prestart_kept] + list(map(hook_name, self.prestart_hooks))
+            limit = f" within {self.prestart_timeout:g} s" if self.prestart_timeout is not None else ""
+            parts.append(f"prestart hooks{limit}: {', '.join(hooks)}")
         return ", ".join(parts)
+
+    def target_concurrency(self, current: int) -> int:
+        """What ``concurrency_modifier`` asks for now (``current`` without one; 1 when it answers nonsense)."""
+        modifier = self.concurrency_modifier
+        if modifier is None:
+            return current
+        try:
+            target = modifier(current)
+        except Exception:
+            log.exception("concurrency_modifier of %r raised; keeping %d", self.name, current)
+            return current
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            log.warning("concurrency_modifier of %r returned %r, not an int >= 1; using 1", self.name, target)
+            return 1
+        return target
+
+    @property
+    def all_prestart_hooks(self) -> tuple[Callable[[], Any], ...]:
+        """Every hook of the handler in registration order: those kept from earlier versions, then its own."""
+        return self.prestart_kept + self.prestart_hooks
 
 
 def make_spec(
@@ -62,6 +99,9 @@ def make_spec(
     refresh: bool,
     timeout: float | None,
     tokenizer: Any = None,
+    prestart_hooks: Any = (),
+    prestart_timeout: Any = None,
+    prestart_kept: Any = (),
 ) -> HandlerSpec:
     if not callable(fn):
         raise RegistrationError(f"a handler must be callable, got {type(fn).__name__}")
@@ -78,7 +118,10 @@ def make_spec(
         raise RegistrationError(f"execution timeout must be a number of seconds >= 0, got {timeout!r}")
     if tokenizer is not None and not callable(tokenizer):
         raise RegistrationError(f"tokenizer must be a function text -> token count, got {type(tokenizer).__name__}")
-    return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None, tokenizer)
+    hooks, prestart_timeout = check_hooks(prestart_hooks, prestart_timeout)
+    kept, _ = check_hooks(prestart_kept, None)
+    return HandlerSpec(name, fn, classify(fn), bool(aggregate), modifier, bool(refresh), timeout or None, tokenizer,
+                       hooks, prestart_timeout, kept)
 
 
 def json_problem(text: str, exc: json.JSONDecodeError) -> str:

@@ -10,6 +10,7 @@ stdlib or library frame it is blocked in — as asyncio's debug mode names slow 
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import linecache
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ._job import Job
     from ._workers import AsyncWorker
 
-__all__ = ["DEFAULT_STALL_THRESHOLD", "Stall", "Timers", "is_user_file", "jobs_on_stack", "where"]
+__all__ = ["DEFAULT_STALL_THRESHOLD", "AbandonedCall", "Stall", "Timers", "is_user_file", "jobs_on_stack", "where"]
 
 log = logging.getLogger("rp_jupyter")
 
@@ -194,6 +195,27 @@ def where(frame: FrameType | None, namer: Namer = plain_name) -> str:
     if chosen is not innermost:
         text += f" (inside {innermost.f_code.co_name}, {os.path.basename(innermost.f_code.co_filename)})"
     return text
+
+
+@dataclasses.dataclass(frozen=True)
+class AbandonedCall:
+    """A handler call the runtime stopped waiting for; it still runs on its thread or loop."""
+
+    handler: str
+    job_id: str
+    kind: str
+    """``"thread"`` (a sync handler's thread), ``"loop"`` (an async handler's blocked loop), ``"task"``
+    (an async task that ignored its cancellation) or ``"prestart"`` (a prestart hook; ``job_id`` is "")."""
+    since: float
+    """``time.time()`` when it was abandoned."""
+    where: str
+
+    def describe(self) -> str:
+        at = time.strftime("%H:%M:%S", time.localtime(self.since))
+        if not self.job_id:  # a prestart hook runs for no job
+            return f"abandoned {self.kind} hook of handler {self.handler!r} still running since {at}: {self.where}"
+        return f"abandoned call of handler {self.handler!r} (job {self.job_id}) still running since {at}: {self.where}"
+
 
 
 # ---- a blocked handler loop ------------------------------------------------------------------------

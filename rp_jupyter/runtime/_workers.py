@@ -11,6 +11,10 @@ Each registered handler version gets one *worker*, as a RunPod endpoint's worker
 Neither is the runtime's control plane: a handler that blocks its thread or loop stalls its own jobs
 only. A worker hands every ended call to ``on_end`` (on its own thread). A stuck worker can be
 *abandoned*: its jobs not begun yet move to a replacement, and the stuck call is left to end on its own.
+
+A worker whose handler has prestart hooks (runpod 2.x) runs them once, when it takes its first job, on
+its own thread's loop (:mod:`._prestart`); the jobs it takes meanwhile wait, not begun. Should the phase
+fail, the control plane fails them and retires the worker.
 """
 
 from __future__ import annotations
@@ -27,44 +31,16 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ._calls import SyncDrain, await_result, call_async, call_sync, drain_async
+from ._calls import ChunkAnnouncer, SyncDrain, await_result, call_async, call_sync, drain_async
 from ._job import Job
 from ._logs import enter_job, leave_job
 from ._loop import LoopThread
+from ._prestart import Phase, Prestart
 from ._shaping import HandlerKind
 from ._spec import HandlerSpec
 from ._status import JobStatus
 
-__all__ = ["AsyncWorker", "ChunkAnnouncer", "Run", "SyncWorker", "Worker", "make_worker"]
-
-
-class ChunkAnnouncer:
-    """A generator's chunks: appended to ``job.stream`` by the handler's thread at once, announced as
-    "chunk" events in batches (one control-loop wake-up per batch, not per chunk)."""
-
-    def __init__(self, job: Job, schedule: Callable[[Callable[[], None]], None]) -> None:
-        self._job, self._schedule = job, schedule
-        self._stream = job.stream
-        self._announced = len(job.stream)
-        self._scheduled = False
-        self._lock = threading.Lock()
-        job._flushers.append(self.flush)
-
-    def put(self, value: Any) -> None:
-        """(the handler's thread; its drain stops at a job's end, so no check here: the hot path)"""
-        self._stream.append(value)
-        if not self._scheduled:
-            self._scheduled = True
-            self._schedule(self.flush)
-
-    def flush(self) -> None:
-        with self._lock:
-            self._scheduled = False
-            end = len(self._stream)
-            items = self._stream[self._announced:end]
-            self._announced = end
-            if items:
-                self._job._announce_chunks(items)
+__all__ = ["AsyncWorker", "Run", "SyncWorker", "Worker", "make_worker"]
 
 
 @dataclasses.dataclass(eq=False, slots=True)
@@ -105,6 +81,9 @@ class Worker:
         self.concurrency = 1
         self.abandoned_at: float | None = None
         self.retired = False
+        self.prestart: Prestart | None = None
+        """The prestart phase, when the handler has hooks to run (set by the control plane)."""
+        self._end_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -136,9 +115,16 @@ class Worker:
         """No more runs will come: end the thread or loop once idle."""
 
     def _end(self, run: Run, result: dict[str, Any] | None, fatal: BaseException | None = None) -> None:
-        if not run.ended:
+        with self._end_lock:  # a held run can be failed by the control plane as the worker reaches it
+            if run.ended:
+                return
             run.ended = True
-            self._on_end(run, result, fatal)
+        self._on_end(run, result, fatal)
+
+    def _holds(self, run: Run) -> bool:
+        """The run must wait for the prestart phase (which it starts, if it is the first)."""
+        phase = self.prestart
+        return phase is not None and phase.state in (Phase.WAITING, Phase.RUNNING) and not run.job._ended
 
 
 class SyncWorker(Worker):
@@ -162,6 +148,8 @@ class SyncWorker(Worker):
 
     def launch(self, run: Run) -> None:
         run.worker = self
+        if self.prestart is not None:
+            self.prestart.log.attach(run.job)
         self._inbox.put(run)
 
     def close(self) -> None:
@@ -215,6 +203,11 @@ class SyncWorker(Worker):
                 run = item
             if run.worker is not self or run.ended:
                 continue
+            if self._holds(run):  # back in front of the others: the control plane fails them all should it fail
+                with self._ready_lock:
+                    self._ready.appendleft(run)
+                self._run_prestart()
+                continue
             self.current = run
             try:
                 finished = self._step(run)
@@ -233,6 +226,17 @@ class SyncWorker(Worker):
         if self._loop is not None:
             self._loop.close()
 
+    def _run_prestart(self) -> None:
+        phase = self.prestart
+        assert phase is not None
+        if phase.begin():
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(phase.run())
+            except BaseException:  # cancelled after its timeout: the phase has its verdict
+                pass
+
     def _contended(self) -> bool:
         return bool(self._ready) or not self._inbox.empty()
 
@@ -241,6 +245,9 @@ class SyncWorker(Worker):
         job, spec = run.job, run.spec
         if job._ended and run.drain is None:  # stopped before it began: the handler is never called
             self._end(run, None)
+            return True
+        if self.prestart is not None and self.prestart.state is Phase.FAILED:  # taken as the phase failed
+            self._end(run, self.prestart.body())
             return True
         if run.began is None:
             run.began = time.monotonic()
@@ -286,10 +293,13 @@ class AsyncWorker(Worker):
         self.ping_sent: float | None = None
         """``time.monotonic()`` of the watchdog's unanswered ping (None: answered)."""
         self.stall: Any = None
+        self._held: list[Run] = []  # (loop thread) runs waiting for the prestart phase
 
     def launch(self, run: Run) -> None:
         run.worker = self
         self._pending.add(run)
+        if self.prestart is not None:
+            self.prestart.log.attach(run.job)
         self._post(self._begin, run)
 
     def _post(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -299,14 +309,30 @@ class AsyncWorker(Worker):
             pass
 
     def _begin(self, run: Run) -> None:
+        if self._holds(run) and run.worker is self and not run.ended:  # it stays pending: not begun
+            self._held.append(run)
+            phase = self.prestart
+            if phase is not None and phase.begin():
+                self.thread.loop.create_task(self._prestart(phase))
+            return
         self._pending.discard(run)
         if run.worker is not self or run.ended:
             return
         if run.job._ended:
             self._end(run, None)
             return
+        if self.prestart is not None and self.prestart.state is Phase.FAILED:  # taken as the phase failed
+            self._end(run, self.prestart.body())
+            return
         run.began = time.monotonic()
         run.task = self.thread.loop.create_task(self._execute(run))
+
+    async def _prestart(self, phase: Prestart) -> None:
+        """The hooks on this loop; then the held runs begin (a failure: the control plane failed them)."""
+        await phase.run()
+        held, self._held = self._held, []
+        for run in held:
+            self._begin(run)
 
     async def _execute(self, run: Run) -> None:
         job, spec = run.job, run.spec

@@ -7,7 +7,11 @@ replace object addresses, uuids, handler timestamps and ports.
 
 Error strings (spec §5, §6) are compared field by field; their tracebacks by the handler's frames:
 the SDK's own ``rp_job.py`` frame (first in the recording) is not shown by rp_jupyter, by design, and
-its line numbers differ between SDK versions anyway. ``runpod_version`` must be the installed SDK's,
+its line numbers differ between SDK versions anyway. runpod 2.x's ``prestart_failed`` body (a failing or
+timed-out prestart hook) likewise, key by key: a hook's traceback by the hook's frames (the SDK's
+``rp_prestart.py`` frames left out), and a timeout's by its last line only — the SDK's is its own
+``asyncio.wait_for`` chain, ours shows where the hook was when the deadline passed
+(docs/differences.md). ``runpod_version`` must be the installed SDK's,
 and of the recording's line (runpod 2.0.0 compares with the newest 2.x recordings there are).
 """
 
@@ -35,7 +39,9 @@ _EXCEPTION_KEYS = [
 _GENERATOR_SEPARATOR = " \ntraceback: "
 _LOGS_SEPARATOR = "\nlogs:\n"  # runpod 2.x, RUNPOD_LOG_CAPTURE=all: a generator error's captured output
 _SDK_LOG_LINE = re.compile(r'^\{"requestId": .*"level": "[A-Z]+"\}$\n?', re.M)
-_SDK_WORKER_FRAMES = ("/runpod/serverless/modules/rp_job.py", "/runpod/serverless/worker.py")
+_SDK_WORKER_FRAMES = ("/runpod/serverless/modules/rp_job.py", "/runpod/serverless/worker.py",
+                      "/runpod/serverless/modules/rp_prestart.py")
+_PRESTART_KEYS = ["event", "error_type", "error_message", "error_traceback", "worker_id", "runpod_version", "hook"]
 
 # The recorder's own volatile-field rules (golden/tools/normalize.py), minus its absolute paths.
 _RULES = [
@@ -92,6 +98,9 @@ def assert_same_body(ours: Any, recorded: Any, where: str) -> None:
 def assert_same_error(ours: str, recorded: str, where: str) -> None:
     """Compare the §5 JSON exception string, the §6 generator string, or any other string exactly."""
     exception = _exception_info(recorded)
+    if exception is not None and exception.get("event") == "prestart_failed":
+        assert_same_prestart_failure(ours, exception, where)
+        return
     if exception is not None:
         mine = _exception_info(ours)
         assert mine is not None, f"{where}: expected the six-key exception JSON string, got {ours!r}"
@@ -123,6 +132,26 @@ def assert_same_error(ours: str, recorded: str, where: str) -> None:
         assert_same_logs(logs, expected_logs, f"{where}: logs")
         return
     assert ours == recorded, f"{where}: {ours!r} != recorded {recorded!r}"
+
+
+def assert_same_prestart_failure(ours: str, recorded: dict[str, Any], where: str) -> None:
+    """runpod 2.x's ``prestart_failed`` body (see the module docstring)."""
+    mine = _exception_info(ours)
+    assert mine is not None, f"{where}: expected the prestart_failed JSON string, got {ours!r}"
+    assert list(recorded)[:7] == _PRESTART_KEYS, f"{where}: the recording's keys {list(recorded)}"
+    assert list(mine) == list(recorded), f"{where}: keys {list(mine)} != recorded {list(recorded)}"
+    for key, expected in recorded.items():
+        if key == "error_traceback" and recorded["error_type"] == "PrestartTimeout":
+            last, expected_last = mine[key].rstrip("\n").splitlines()[-1], expected.rstrip("\n").splitlines()[-1]
+            assert last == expected_last, f"{where}: the timeout's last line {last!r} != recorded {expected_last!r}"
+        elif key == "error_traceback":
+            assert_same_traceback(mine[key], expected, f"{where}: error_traceback")
+        elif key == "runpod_version":
+            assert_same_sdk_version(mine[key], expected, where)
+        elif key == "logs":
+            assert_same_logs(mine[key], expected, f"{where}: logs")
+        else:
+            assert same_json(mine[key], expected), f"{where}: {key} is {mine[key]!r}, recorded {expected!r}"
 
 
 def assert_same_logs(mine: Any, recorded: Any, where: str) -> None:

@@ -97,6 +97,8 @@ class Recording:
     exited_by_itself: bool
     wire: list[dict[str, Any]]
     log_lines: list[str]
+    timed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """The wire requests with their times (s since the mock platform started), from the raw recording."""
 
     @classmethod
     def load(cls, folder: Path) -> Recording:
@@ -117,6 +119,7 @@ class Recording:
             exited_by_itself=bool(recording.get("worker_exited_by_itself")),
             wire=wire,
             log_lines=log_path.read_text().splitlines() if log_path.is_file() else [],
+            timed=json.loads(raw.read_text()).get("requests", []) if (raw := folder / "recording.json").is_file() else [],
         )
 
     # ---- the wire, per job ------------------------------------------------------------------
@@ -141,6 +144,15 @@ class Recording:
             entry["body"] for entry in self._posts(job_id, "job-done") if not _is_progress(entry["body"])
         ]
         return finals[-1] if finals else None
+
+    def held_ms(self, job_id: str) -> float | None:
+        """ms from the worker taking the job to its final post (None: not timed in the recording)."""
+        takes = [r["t"] for r in self.timed if "/job-take" in r.get("path", "") and _replies_with(r, job_id)]
+        posts = [r["t"] for r in self.timed if r.get("path", "").endswith(f"/job-done/{_worker(r)}/{job_id}")
+                 and not _is_progress(r.get("body_json"))]
+        if not takes or not posts or not all(isinstance(t, (int, float)) for t in takes + posts):
+            return None
+        return (posts[-1] - takes[0]) * 1000
 
     # ---- why a job has no final post ----------------------------------------------------------
     @property
@@ -185,6 +197,16 @@ class Recording:
             if not isinstance(entry, dict) and isinstance(job_id, str) and job_id in line:
                 return True
         return False
+
+
+def _replies_with(request: dict[str, Any], job_id: str) -> bool:
+    reply = request.get("reply")
+    return any(isinstance(job, dict) and job.get("id") == job_id for job in (reply if isinstance(reply, list) else [reply]))
+
+
+def _worker(request: dict[str, Any]) -> str:
+    parts = request.get("path", "").split("/job-done/", 1)
+    return parts[1].split("/")[0] if len(parts) == 2 else ""
 
 
 def _is_progress(body: Any) -> bool:

@@ -50,7 +50,7 @@ from ._compare import assert_same_body, normalise_ours, same_json
 from ._recording import Fate, Recording, worker_cases, worker_root
 
 CASES = worker_cases()
-EMULATED: set[str] = {"RUNPOD_LOG_CAPTURE=all"}
+EMULATED: set[str] = {"RUNPOD_LOG_CAPTURE=all", "prestart hooks"}
 """runpod 2.x features the notebook emulates (``Recording.sdk_features``); the others' cases xfail."""
 WAIT = 30.0
 """The longest any single wait may take (a job to start, a job to finish)."""
@@ -137,6 +137,8 @@ def test_worker_case(
     for _, _, job in ours:
         job.wait(WAIT)
 
+    if "prestart hooks" in recording.sdk_features:
+        held_as_recorded(recording, ours[0][0]["id"], ours[0][2])
     for recorded_job, fate, job in ours:
         check = JobCheck(recording, recorded_job, job, handler_file)
         {
@@ -145,6 +147,18 @@ def test_worker_case(
             Fate.UNSERIALISABLE: check.unserialisable,
             Fate.STOPPED: check.stopped,
         }[fate]()
+
+
+def held_as_recorded(recording: Recording, recorded_id: str, job: Job) -> None:
+    """The SDK takes a job while its prestart hooks run, and posts its result after them: the hooks'
+    time is the job's executionTime (from take to post), not its delayTime. Ours must hold the first job
+    IN_PROGRESS at least as long (a lower bound: load only makes it longer)."""
+    held = recording.held_ms(recorded_id)
+    assert held is not None, f"{recording.name}: no timed take and post of {recorded_id} in the recording"
+    assert job.execution_time is not None and job.execution_time >= held - 150, (
+        f"{recording.name} {recorded_id}: executionTime {job.execution_time} ms, but the recorded worker held it "
+        f"{held:.0f} ms from take to post (delayTime {job.delay_time} ms)"
+    )
 
 
 def request_of(recorded_job: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,3 +227,26 @@ def test_cancelling_a_finished_job_is_a_no_op(runtime: Runtime, events) -> None:
 
 def test_cancelling_an_unknown_job_returns_none(runtime: Runtime) -> None:
     assert runtime.cancel("no-such-job") is None
+
+
+def test_cancelling_a_job_waiting_behind_a_running_one_abandons_nothing(runtime: Runtime, gate) -> None:
+    """A sync handler at concurrency 2 takes two jobs; the second waits on the worker's thread. Cancelling
+    it must not abandon the first, which is running and fine (it was, before: the check took the waiting
+    job's call for a stuck one)."""
+    release = gate()
+
+    def handler(job: dict[str, Any]) -> str:
+        if job["input"] == "a":
+            release.wait()
+        return job["input"]
+
+    runtime.register(handler, "h", concurrency_modifier=lambda _: 2)
+    first, waiting = runtime.submit("h", {"input": "a"}), runtime.submit("h", {"input": "b"})
+    assert waiting.status is JobStatus.IN_PROGRESS
+    waiting.cancel()
+    checked = threading.Event()  # timers run in order: this one after the cancel's stall check
+    runtime._scheduler.timers.at(time.monotonic() + 2 * runtime.stall_threshold, checked.set)
+    assert checked.wait(T)
+    assert runtime.abandoned == [] and first.warnings == []
+    release.open()
+    assert first.wait(T).output == "a" and waiting.wait(T).status is JobStatus.CANCELLED
