@@ -134,8 +134,8 @@ def setup_hash(*pins: str) -> str:
 
 def setup() -> None:
     """Create .venv and install the project with its test extra; quick when already done."""
-    if STAMP.exists() and STAMP.read_text().strip() == setup_hash():
-        return
+    if STAMP.exists() and STAMP.read_text().strip() == setup_hash() and BUILT_EXTENSION.exists():
+        return  # (a removed rp_jupyter/labextension/ is built again: the way to rebuild it after a change)
     started = time.monotonic()
     if not PYTHON.exists():
         say("creating .venv")
