@@ -66,6 +66,8 @@ export interface ISnapshot {
   gpu: string | null;
   features: { export: boolean; serve: boolean; tests?: boolean };
   server: string | null;
+  /** Handler calls the runtime stopped waiting for that still run, one line each (older kernels: absent). */
+  abandoned?: string[];
 }
 
 /** Where the active notebook's kernel stands, as far as the extension knows. */

@@ -86,6 +86,7 @@ export class RunPodSidebar extends Widget {
       children.push(this._handlers(snapshot.handlers, snapshot));
       children.push(this._jobs(jobRows(snapshot, Date.now(), link.receivedAt), labRows(snapshot),
         keepDisabledReason(snapshot)));
+      children.push(this._abandoned(snapshot.abandoned ?? []));
     }
     this.node.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));
     this._tick(snapshot !== null && snapshot.jobs.some(j => j.status === 'IN_QUEUE' || j.status === 'IN_PROGRESS'));
@@ -180,6 +181,16 @@ export class RunPodSidebar extends Widget {
       h('h3', {}, `Jobs (${rows.length})`),
       runs.length ? h('ul', { class: 'rp-lab-runs' }, ...runs) : null,
       items.length ? h('ul', {}, ...items) : h('p', { class: 'rp-muted' }, 'No job yet: %rp_run NAME {"input": {...}}'));
+  }
+
+  /** Calls that ignored their timeout or cancel: each still holds a thread (or a loop) of the kernel. */
+  private _abandoned(lines: string[]): HTMLElement | null {
+    if (!lines.length) {
+      return null;
+    }
+    return h('section', { class: 'rp-section rp-abandoned', role: 'status' },
+      h('h3', {}, `Abandoned calls (${lines.length})`),
+      h('ul', {}, ...lines.map(line => h('li', { class: 'rp-abandoned-call' }, line))));
   }
 
   /** While a job is live its elapsed time advances once a second (no kernel traffic for that). */

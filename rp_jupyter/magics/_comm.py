@@ -32,7 +32,7 @@ from .. import session
 from ..exporter import expand_path
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
 from ..widgets._clock import CLOCK
-from ..widgets._jobs_table import group_of, lab_runs
+from ..widgets._jobs_table import abandoned_lines, group_of, lab_runs
 
 __all__ = ["TARGET", "gpu_name", "handler_info", "job_info", "register", "snapshot", "unregister"]
 
@@ -78,9 +78,10 @@ def job_info(job: Job) -> dict[str, Any]:
 
 
 def snapshot(handlers: dict[str, HandlerSpec], jobs: list[Job], gpu: str | None,
-             features: dict[str, bool], server: str | None) -> dict[str, Any]:
+             features: dict[str, bool], server: str | None, abandoned: list[str] | None = None) -> dict[str, Any]:
     """What the sidebar and the status bar show. A concurrency-lab run's jobs (and its probe handlers)
-    are one entry of ``lab_runs``, not 80 jobs; the counts still count every job (the status bar)."""
+    are one entry of ``lab_runs``, not 80 jobs; the counts still count every job (the status bar).
+    ``abandoned``: the runtime's abandoned calls still running, one line each."""
     counts = {status.value: 0 for status in JobStatus}
     for job in jobs:
         counts[job.status.value] += 1
@@ -95,6 +96,7 @@ def snapshot(handlers: dict[str, HandlerSpec], jobs: list[Job], gpu: str | None,
         "gpu": gpu,
         "features": features,
         "server": server,
+        "abandoned": abandoned or [],
     }
 
 
@@ -319,7 +321,7 @@ class Hub:
             if self._gpu is None:  # here, on the clock's thread: nvidia-smi never delays %load_ext or a cell
                 self._gpu = gpu_name()
             data = snapshot(self._runtime.handlers, self._runtime.jobs, self._gpu, self._features(),
-                            self._server_url())
+                            self._server_url(), abandoned_lines(self._runtime))
             text = json.dumps(data, sort_keys=True, default=repr)
             if text == self._last_text:
                 return

@@ -21,7 +21,7 @@ from ._state import job_state
 from ._static import jobs_table_html
 from ._styles import stylesheet
 
-__all__ = ["JobsPanel", "job_row", "lab_runs", "table_rows", "use_job_groups"]
+__all__ = ["JobsPanel", "abandoned_lines", "job_row", "lab_runs", "table_rows", "use_job_groups"]
 
 GroupOf = Callable[[str], "tuple[int, str, int] | None"]
 """A handler name → ``(run, handler, level)`` when it is a concurrency-lab run's probe, else None."""
@@ -77,6 +77,17 @@ def lab_runs(jobs: list[Job]) -> tuple[list[Job], list[dict[str, Any]]]:
     return plain, sorted(runs.values(), key=lambda r: r["run"])
 
 
+def abandoned_lines(runtime: Runtime) -> list[str]:
+    """"1 abandoned call of handler 'slow' still running since 12:03:04: In[3], line 5 (job …)" — one line
+    each, oldest first: calls the runtime stopped waiting for (a timeout or cancel they ignored) that
+    have not returned yet. They hold a thread (or a loop) until they do."""
+    try:
+        calls = runtime.abandoned
+    except Exception:  # a remote endpoint's runtime, or one shutting down: nothing to say
+        return []
+    return [call.describe() for call in calls]
+
+
 def table_rows(jobs: list[Job], show_lab: bool = False) -> list[dict[str, Any]]:
     """The table's rows, oldest first: every job, with a lab run's jobs replaced by one line for the run
     (placed where its first job was) unless ``show_lab``."""
@@ -101,6 +112,8 @@ class _Table(anywidget.AnyWidget):
     rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     show_lab = traitlets.Bool(False).tag(sync=True)
     lab_jobs = traitlets.Int(0).tag(sync=True)
+    abandoned: traitlets.List[str] = traitlets.List().tag(sync=True)
+    """The runtime's abandoned calls still running, one line each (the table's footer)."""
 
 
 class JobsPanel(ipywidgets.VBox):
@@ -119,22 +132,25 @@ class JobsPanel(ipywidgets.VBox):
         self.flush()
 
     def _on_event(self, event: JobEvent) -> None:
-        if event.kind in ("submitted", "started", "finished"):  # state changes only: not a stream view
+        if event.kind in ("submitted", "started", "finished", "warning"):  # not a stream view: states, and
+            # warnings (a call abandoned, or returning at last: the footer's lines)
             CLOCK.mark(self, urgent=event.kind == "finished")
 
     def flush(self) -> None:
         jobs = self._runtime.jobs
         self.table.rows = table_rows(jobs, self.table.show_lab)
         self.table.lab_jobs = sum(group_of(job.handler) is not None for job in jobs) if _group_of else 0
+        self.table.abandoned = abandoned_lines(self._runtime)
         self.live.refresh()
 
     def _static_html(self) -> str:
         note = "" if not self.table.lab_jobs or self.table.show_lab else \
             f"{self.table.lab_jobs} jobs of %rp_bench runs are one line a run (%rp_jobs lists them when asked)"
-        return jobs_table_html(self.table.rows, note)
+        return jobs_table_html(self.table.rows, note, self.table.abandoned)
 
     def _text(self) -> str:
-        return "\n\n".join(summary_text(job_state(job)) for job in self._runtime.jobs) or "no jobs yet"
+        text = "\n\n".join(summary_text(job_state(job)) for job in self._runtime.jobs) or "no jobs yet"
+        return "\n\n".join([text, *abandoned_lines(self._runtime)])
 
     def _on_click(self, _widget: Any, content: Any, _buffers: Any) -> None:
         job = self._runtime.get(content.get("id", "")) if isinstance(content, dict) else None

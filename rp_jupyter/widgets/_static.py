@@ -7,6 +7,7 @@ same layout and classes as the live views, styled inline from the same table (:m
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from ._styles import inline
@@ -144,8 +145,9 @@ def _snippets(snippets: dict[str, str]) -> str:
             f"{boxes}</details>")
 
 
-def jobs_table_html(rows: list[dict[str, Any]], note: str = "") -> str:
-    """``%rp_jobs`` as it last was: one row a job (or a lab run), newest first, in the same scroll box."""
+def jobs_table_html(rows: list[dict[str, Any]], note: str = "", warnings: Sequence[str] = ()) -> str:
+    """``%rp_jobs`` as it last was: one row a job (or a lab run), newest first, in the same scroll box;
+    the note and the warnings (abandoned calls) under it."""
     if not rows:
         body = f'<div {inline("note")}>no jobs yet</div>'
     else:
@@ -153,7 +155,8 @@ def jobs_table_html(rows: list[dict[str, Any]], note: str = "") -> str:
                        for name in ("state", "handler", "job id", "delay", "execution", "chunks"))
         body = (f'<div {inline("table-scroll")}><table {inline("table")}><tr {inline("tr")}>{head}</tr>'
                 + "".join(_table_row(row) for row in reversed(rows)) + "</table></div>")
-    extra = f'<div {inline("note")}>{_esc(note)}</div>' if note else ""
+    extra = (f'<div {inline("note")}>{_esc(note)}</div>' if note else "") + \
+        "".join(f'<div {inline("warning")}>{_esc(line)}</div>' for line in warnings)
     return f'<div {inline("view", classes="rpj-jobs rpj-static")}>{body}{extra}</div>'
 
 

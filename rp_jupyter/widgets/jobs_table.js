@@ -46,7 +46,9 @@ function render({ model, el }) {
     model.set("show_lab", toggle.checked);
     model.save_changes();
   });
-  el.append(scroll, empty, footer);
+  const abandoned = document.createElement("div");
+  abandoned.className = "rpj-abandoned";
+  el.append(scroll, empty, footer, abandoned);
   let selected = null;
 
   function draw() {
@@ -85,10 +87,13 @@ function render({ model, el }) {
       }
       body.appendChild(tr);
     }
+    abandoned.textContent = "";  // calls that ignored their timeout or cancel and still hold a thread
+    for (const line of model.get("abandoned") || []) abandoned.appendChild(cell("div", line, "rpj-note rpj-warning"));
   }
   model.on("change:rows", draw);
   model.on("change:lab_jobs", draw);
   model.on("change:show_lab", draw);
+  model.on("change:abandoned", draw);
   draw();
 }
 

@@ -148,6 +148,9 @@ def test_run_with_the_last_request_and_cancel(lab: Lab, kernel: Any) -> None:
     job_id = next(j["id"] for j in running["jobs"] if j["handler"] == "slow")
     assert lab.command("cancel", job=job_id)["ok"]
     lab.snapshot_where(lambda s: any(j["id"] == job_id and j["status"] == "CANCELLED" for j in s["jobs"]))
+    # the call ignores its cancel (a sync handler cannot be stopped): abandoned, and the sidebar says so
+    abandoned = lab.snapshot_where(lambda s: bool(s["abandoned"]))["abandoned"]
+    assert len(abandoned) == 1 and "abandoned call of handler 'slow'" in abandoned[0] and job_id in abandoned[0]
     assert not lab.command("cancel", job="nope")["ok"]
     assert not lab.command("bogus")["ok"]
 

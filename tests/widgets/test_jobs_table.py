@@ -35,3 +35,30 @@ def test_the_table_hides_a_lab_runs_jobs_unless_asked(runtime):
         panel.close()
     finally:
         use_job_groups(None)
+
+
+def test_an_abandoned_call_is_a_line_under_the_table_until_it_returns(runtime):
+    import threading
+    import time
+
+    entered, release = threading.Event(), threading.Event()
+    runtime.register(lambda job: (entered.set(), release.wait(30)), "stuck")
+    job = runtime.submit("stuck", {"input": {}, "policy": {"executionTimeout": 200}})
+    assert entered.wait(10) and job.wait(10).status.value == "TIMED_OUT"
+    deadline = time.monotonic() + 10
+    while not runtime.abandoned and time.monotonic() < deadline:  # abandoned once it had its time to stop
+        time.sleep(0.02)
+    panel = JobsPanel(runtime)
+    try:
+        [line] = panel.table.abandoned
+        assert "abandoned call of handler 'stuck'" in line and job.id in line and "release.wait(30)" in line
+        assert line in panel._text()  # a terminal's %rp_jobs says it too, and the saved notebook's copy:
+        assert 'class="rpj-warning"' in panel._static_html() and "handler &#x27;stuck&#x27;" in panel._static_html()
+        release.set()
+        while runtime.abandoned and time.monotonic() < deadline:
+            time.sleep(0.02)
+        panel.flush()
+        assert panel.table.abandoned == [] and "still running since" not in panel._text()
+    finally:
+        release.set()
+        panel.close()
