@@ -95,6 +95,10 @@ class JobView(anywidget.AnyWidget):
         self.on_msg(self._on_front_end_message)
         self._unsubscribe = job.subscribe(self._on_event)
         self._render_all(final=job.done)
+        # The end, whenever it comes: a job ending while this view is made may have published its
+        # "finished" event before the view subscribed (an event nobody listens to is not made), but
+        # its future's callbacks always run — at once when it is already done.
+        job.future.add_done_callback(lambda _future: CLOCK.mark(self, urgent=True))
 
     # ---- runtime thread: cheap state updates only ---------------------------------------
     def _on_event(self, event: JobEvent) -> None:
