@@ -253,6 +253,7 @@ export function asSnapshot(data: unknown): ISnapshot | null {
     counts: d.counts ?? {},
     gpu: d.gpu ?? null,
     features: d.features ?? { export: false, serve: false },
-    server: d.server ?? null
+    server: d.server ?? null,
+    abandoned: Array.isArray(d.abandoned) ? d.abandoned.filter(line => typeof line === 'string') : []
   };
 }

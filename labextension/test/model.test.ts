@@ -118,6 +118,9 @@ test('asSnapshot accepts snapshots only, filling defaults', () => {
   const s = asSnapshot({ type: 'snapshot', handlers: [], jobs: [] })!;
   assert.equal(s.gpu, null);
   assert.deepEqual(s.features, { export: false, serve: false });
+  assert.deepEqual(s.abandoned, []); // an older kernel sends none
+  const t = asSnapshot({ type: 'snapshot', handlers: [], jobs: [], abandoned: ['abandoned call of handler', 3] })!;
+  assert.deepEqual(t.abandoned, ['abandoned call of handler']); // kept: the sidebar lists them
 });
 
 test('a lab run is one line: its handler, jobs, levels, and what is still running or failed', () => {

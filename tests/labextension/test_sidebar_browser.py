@@ -132,8 +132,10 @@ def test_a_template_into_a_notebook_without_the_extension(lab, page):
 def test_export_dialog_and_cancel_from_the_sidebar(lab, page):
     sleepy = ("%%rp_handler sleepy\nimport asyncio\n\n\nasync def handler(job):\n"
               "    await asyncio.sleep(job['input']['seconds'])\n    return 'woke'")
+    stuck = "%%rp_handler stuck\nimport time\n\n\ndef handler(job):\n    time.sleep(job['input']['seconds'])"
     write(lab, "dialogs.ipynb", ["%load_ext rp_jupyter", sleepy, '%rp_run sleepy {"input": {"seconds": 0}} --sync',
-                                 '%rp_run sleepy {"input": {"seconds": 120}}'])
+                                 '%rp_run sleepy {"input": {"seconds": 120}}', stuck,
+                                 '%rp_run stuck {"input": {"seconds": 60}}'])
     open_notebook(page, lab, "dialogs.ipynb")
     command(page, "notebook:run-all-cells")
     command(page, "rp-jupyter:open-sidebar")
@@ -143,6 +145,11 @@ def test_export_dialog_and_cancel_from_the_sidebar(lab, page):
     running.wait_for(timeout=T)
     running.locator('[data-action="cancel"]').click()  # as RunPod's /cancel
     sidebar.locator('.rp-job[data-handler="sleepy"][data-status="CANCELLED"]').wait_for(timeout=T)
+    # a sync handler cannot be stopped: cancelled, its call is abandoned, and the sidebar says so
+    sidebar.locator('.rp-job[data-handler="stuck"][data-status="IN_PROGRESS"] [data-action="cancel"]').click(timeout=T)
+    abandoned = sidebar.locator(".rp-abandoned-call")
+    abandoned.wait_for(timeout=T)
+    assert "abandoned call of handler 'stuck'" in abandoned.inner_text() and abandoned.count() == 1
 
     sidebar.locator('.rp-handler[data-name="sleepy"] [data-action="export"]').click()
     dialog = page.locator(".rp-export-dialog")
