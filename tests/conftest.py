@@ -11,6 +11,20 @@ from jupyter_client.manager import start_new_kernel
 
 from rp_jupyter.runtime import Runtime
 
+# The longest test files go first: under pytest-xdist (``dev.py test`` runs ``-n N --dist loadfile``) a
+# file that starts last sets the suite's end — the Binder install alone takes 3-6 minutes.
+LONGEST_FIRST = ("tests/labextension/test_binder.py", "tests/labextension/test_sidebar_reload.py",
+                 "tests/browser/", "tests/kernel/test_notebooks.py", "tests/server/test_load_fuzz.py",
+                 "tests/bench/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+                    len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a rank (and each file's own order) is kept
+
 
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:

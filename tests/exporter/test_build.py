@@ -152,13 +152,17 @@ def test_a_distribution_without_top_level_txt_maps_the_modules_its_record_lists(
     # 3.10's packages_distributions() reads only that file, so the clean room refused `import attr`
     from rp_jupyter.exporter._model import _top_level
 
-    info = tmp_path / "demo_pkg-1.0.dist-info"
-    info.mkdir()
+    site = tmp_path / "site-packages"
+    info = site / "demo_pkg-1.0.dist-info"
+    info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n")
-    (info / "RECORD").write_text("\n".join([
-        "demo/__init__.py,,", "demo/__pycache__/__init__.cpython-310.pyc,,", "demo_two/x.py,,", "single.py,,",
-        "_speed.cpython-310-x86_64-linux-gnu.so,,", "demo_pkg-1.0.dist-info/RECORD,,", "../../bin/demo,,",
-        "__pycache__/single.cpython-310.pyc,,", "demo_pkg.pth,,"]))
+    listed = ["demo/__init__.py", "demo/__pycache__/__init__.cpython-310.pyc", "demo_two/x.py", "single.py",
+              "_speed.cpython-310-x86_64-linux-gnu.so", "demo_pkg-1.0.dist-info/RECORD", "../bin/demo",
+              "__pycache__/single.cpython-310.pyc", "demo_pkg.pth"]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in listed))
+    for name in listed:  # (Python 3.12+ lists only the files that exist)
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).touch(exist_ok=True)
     assert _top_level(importlib.metadata.PathDistribution(info)) == {"demo", "demo_two", "single", "_speed"}
     (info / "top_level.txt").write_text("demo\n")
     assert _top_level(importlib.metadata.PathDistribution(info)) == {"demo"}
