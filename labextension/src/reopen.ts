@@ -7,13 +7,16 @@
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
-import { IOutputJSON, fixDeadOutputs, liveModelId } from './saved';
+import { IOutputJSON, applyFixes, fixDeadOutputs, liveModelId } from './saved';
 
 interface IOutputs {
   length: number;
   get(index: number): { toJSON(): unknown };
   set(index: number, output: unknown): void;
-  remove(index: number): void;
+  /** JupyterLab 4.3 and later; 4.2's output area model has no remove. */
+  remove?(index: number): void;
+  clear(wait?: boolean): void;
+  add(output: unknown): number;
 }
 
 /** Widget models alive in the kernel (ipywidgets' comms), or an empty set without a kernel. */
@@ -68,9 +71,17 @@ export async function sweep(panel: NotebookPanel): Promise<number> {
       return id !== null && before.has(id) && !alive.has(id);
     });
     const stillAlive = new Set([...alive, ...json.map(liveModelId).filter((id, i): id is string => id !== null && !dead[i])]);
-    for (const fix of fixDeadOutputs(json, stillAlive)) {
+    const fixes = fixDeadOutputs(json, stillAlive);
+    if (fixes.some(fix => fix.action === 'remove') && typeof outputs.remove !== 'function') {
+      // JupyterLab 4.2: no remove; the cell's outputs are written again, fixed (descending indexes)
+      outputs.clear();
+      applyFixes(json, fixes).forEach(output => outputs.add(output));
+      fixed += fixes.length;
+      continue;
+    }
+    for (const fix of fixes) {
       if (fix.action === 'remove') {
-        outputs.remove(fix.index);
+        outputs.remove!(fix.index);
       } else {
         outputs.set(fix.index, fix.output);
       }

@@ -55,3 +55,12 @@ export function fixDeadOutputs(outputs: IOutputJSON[], alive: Set<string>): Fix[
   });
   return fixes.reverse();
 }
+
+/** The outputs with the fixes applied (for an output area model that cannot remove one output). */
+export function applyFixes(outputs: IOutputJSON[], fixes: Fix[]): IOutputJSON[] {
+  const fixed = [...outputs];
+  for (const fix of fixes) {
+    fixed.splice(fix.index, 1, ...(fix.action === 'remove' ? [] : [fix.output]));
+  }
+  return fixed;
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { IOutputJSON, WIDGET_VIEW, fixDeadOutputs, liveModelId } from '../src/saved';
+import { IOutputJSON, WIDGET_VIEW, applyFixes, fixDeadOutputs, liveModelId } from '../src/saved';
 
 function live(kind: string, id: string, extra: Record<string, unknown> = {}): IOutputJSON {
   return {
@@ -48,4 +48,14 @@ test('a dead job view shows its own static parts', () => {
 test('fixes come last first, so indexes stay valid while they are applied', () => {
   const fixes = fixDeadOutputs([live('jobs', 'a'), copy, live('form', 'b'), copy], new Set());
   assert.deepEqual(fixes.map(f => f.index), [2, 0]);
+});
+
+test('applied to a list (JupyterLab 4.2 cannot remove one output): dead panels go, their copies stay', () => {
+  const view = live('job', 'c', { 'text/html': '<div>summary</div>' });
+  const outputs = [plain, live('jobs', 'a'), copy, view, live('form', 'b'), copy];
+  const fixed = applyFixes(outputs, fixDeadOutputs(outputs, new Set()));
+  assert.deepEqual(fixed.map(o => o.output_type), ['stream', 'display_data', 'display_data', 'display_data']);
+  assert.deepEqual([fixed[1], fixed[3]], [copy, copy]);
+  assert.equal(liveModelId(fixed[2]), null); // the job view: its static parts, no widget
+  assert.equal(outputs.length, 6); // the input is left as it was
 });

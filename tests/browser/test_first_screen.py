@@ -13,9 +13,18 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipy
 WRAP = ["white-space", "word-break", "overflow-wrap", "padding-top", "padding-left", "font-family", "font-size",
         "line-height", "max-height"]
 
+IN_SIGHT = """window.__rpjInSight = () => {  // the first %rp_run cell in sight, as a user reading it has it
+  // (JupyterLab 4.2 renders only the cells in sight, and Run All moves the active cell down)
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  if (document.querySelector('.rpj-view') || !nb.scrollToItem) return;
+  const i = nb.widgets.findIndex(c => c.model.sharedModel.getSource().includes('%rp_run tokens'));
+  if (i >= 0) nb.scrollToItem(i);
+}"""
+
 RECORD = """() => {  // every distinct text and bar width the first view shows while it runs
   window.__rpj = { texts: [], widths: [] };
   setInterval(() => {
+    window.__rpjInSight();
     const view = document.querySelector('.rpj-view');
     if (!view || view.querySelector('.rpj-status').textContent !== 'IN_PROGRESS') return;
     const text = view.querySelector('.rpj-stream').textContent;
@@ -38,12 +47,13 @@ def test_the_quickstarts_first_screen_is_a_live_streaming_view(lab, page):
         """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
                    return k && k.status === 'idle'; }""", timeout=60_000)
+    page.evaluate(IN_SIGHT)
     page.evaluate(RECORD)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
     view = page.locator(".rpj-view").first
     page.wait_for_function(  # mid-stream: some words shown, the job still running
-        """() => { const v = document.querySelector('.rpj-view');
+        """() => { window.__rpjInSight(); const v = document.querySelector('.rpj-view');
                    return v && v.querySelector('.rpj-status').textContent === 'IN_PROGRESS'
                           && v.querySelector('.rpj-stream').textContent.trim().split(' ').length >= 6; }""",
         timeout=60_000)
@@ -54,8 +64,8 @@ def test_the_quickstarts_first_screen_is_a_live_streaming_view(lab, page):
     assert view.locator(".rpj-bar").is_visible() and "/20" in label
 
     page.wait_for_function(  # the end: the live view replaced by the finished one, static HTML
-        """() => { const v = document.querySelector('.rpj-view');
-                   return v.classList.contains('rpj-static') && v.querySelector('.rpj-status').textContent === 'COMPLETED'; }""",
+        """() => { window.__rpjInSight(); const v = document.querySelector('.rpj-view');
+                   return v && v.classList.contains('rpj-static') && v.querySelector('.rpj-status').textContent === 'COMPLETED'; }""",
         timeout=60_000)
     seen = page.evaluate("() => window.__rpj")
     assert len(set(seen["texts"])) >= 2, seen  # it visibly streamed: several texts before the end

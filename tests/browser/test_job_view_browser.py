@@ -118,6 +118,11 @@ def test_a_streaming_job_and_a_failing_one_render_live(lab, page):
 
 JOB_VIEWS = "[...document.querySelectorAll('.rpj-view')].filter(v => v.querySelector(':scope > .rpj-head'))"
 PANELS = ["%rp_jobs", "%rp_ui handler"]
+OUTPUTS = """() => { const w = window.jupyterapp.shell.currentWidget, found = [];
+  for (const cell of w.content.model.cells) { const o = cell.outputs; if (!o) continue;
+    for (let i = 0; i < o.length; i++) { const j = o.get(i).toJSON();
+      found.push([j.output_type, Object.keys(j.data || {}).join(','), JSON.stringify(j.metadata || {})]); } }
+  return found; }"""
 SWEPT = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                    if (!w || !w.content || !w.content.model) return false;
                    const outputs = [];
@@ -165,9 +170,15 @@ def _run_save_reopen(server, browser, name):
             api.delete(f"/api/sessions/{session['id']}").raise_for_status()
 
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if "rp-jupyter" in message.text else None)
     page.goto(server.notebook_url(name))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(SWEPT, timeout=60_000)  # the dead panels gave way to their copies (the sweep)
+    try:
+        page.wait_for_function(SWEPT, timeout=60_000)  # the dead panels gave way to their copies (the sweep)
+    except Exception as error:  # say what the notebook's outputs are instead
+        outputs = page.evaluate(OUTPUTS)
+        raise AssertionError(f"the dead panels were not swept: {outputs}; console: {console}") from error
     # JupyterLab 4.2 renders only the cells in sight (a windowed notebook): bring the last ones in
     page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content; "
                   "return nb.scrollToItem ? nb.scrollToItem(nb.widgets.length - 1) : null; }")
