@@ -32,6 +32,19 @@ def test_import_rp_jupyter_stays_light() -> None:
     assert json.loads(result.stdout) == []
 
 
+def test_load_ext_imports_neither_the_sdk_nor_the_exporter_nor_the_server() -> None:
+    """What %load_ext imports is paid by every notebook that loads it (target < 300 ms): runpod (~1.5 s in
+    1.x), httpx, the server and the exporter (with packaging) are imported when first used."""
+    code = ("import json, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "InteractiveShell.instance().run_line_magic('load_ext', 'rp_jupyter')\n"
+            "late = ('runpod', 'httpx', 'starlette', 'uvicorn', 'packaging', 'rp_jupyter.exporter', 'rp_jupyter.server',"
+            " 'rp_jupyter.client', 'matplotlib')\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m in late)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
 def test_all_is_sorted_and_resolves() -> None:
     package = importlib.import_module("rp_jupyter")
     names = list(package.__all__)

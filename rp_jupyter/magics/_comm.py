@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 from .. import session
-from ..exporter import expand_path
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
 from ..widgets._clock import CLOCK
 from ..widgets._jobs_table import abandoned_lines, group_of, lab_runs
@@ -266,6 +265,8 @@ class Hub:
         if data.get("hub"):
             line += " --hub"
         ok, text = self._magic("rp_export", line)
+        from ..exporter import expand_path  # here: %load_ext does not import the exporter
+
         return ok, text, ({"directory": os.path.abspath(expand_path(str(data["out"])))} if ok else {})
 
     def _cmd_keep(self, data: dict[str, Any]) -> tuple[bool, str]:

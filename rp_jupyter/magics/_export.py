@@ -10,7 +10,7 @@ magics nothing, and line magics and ``!`` commands become ``get_ipython()`` call
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
@@ -20,8 +20,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from .. import session
 from .._hubbing import CATEGORIES
 from ..exceptions import UsageProblem
-from ..exporter import Cell
 from ._args import parse_flags
+
+if TYPE_CHECKING:
+    from ..exporter import Cell
 
 __all__ = ["ExportMagics", "history_cells", "plain_python"]
 
@@ -42,6 +44,8 @@ def plain_python(raw: str) -> str | None:
 
 def history_cells(shell: Any) -> list[Cell]:
     """This session's executed cells, in order, labelled ``In[N]``."""
+    from ..exporter import Cell  # here: %load_ext does not import the exporter
+
     cells = []
     for number, raw in enumerate(shell.history_manager.input_hist_raw):
         source = plain_python(raw) if raw.strip() else None
