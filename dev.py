@@ -450,6 +450,7 @@ def cmd_execute_notebook(args: list[str]) -> int:
         kernel_name="python3",
         timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
         startup_timeout=60,
+        coalesce_streams=True,  # a print is one line here even when its writes reached IOPub in two flushes
         resources={"metadata": {"path": str(path.parent)}},
     )
     error = execute(client)

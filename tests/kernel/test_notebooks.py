@@ -13,7 +13,10 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 def run(name: str) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    # one stream output per stream, as a front end shows it: print's writes can reach the kernel's IOPub
+    # in two flushes under load ("streamed: RunPod streams these" | " words ..."), two outputs otherwise
+    NotebookClient(notebook, timeout=120, kernel_name="python3", coalesce_streams=True,
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return notebook
 
 
