@@ -268,8 +268,6 @@ class Scheduler:
             "loop": "its event loop is blocked; the loop is abandoned and a new one takes the next jobs",
             "thread": "the thread is abandoned and a new one takes the next jobs",
         }[what]
-        run.job._warn(f"handler {run.spec.name!r} did not stop within {self.stall_threshold:g} s of its job "
-                      f"being {status}: {place}. {consequence.capitalize()}.")
         if what == "task":
             with self._lock:
                 run.abandoned_at = time.time()
@@ -280,6 +278,9 @@ class Scheduler:
                 self.pump(endpoint)
         else:
             self.abandon(worker)
+        # after the call is listed as abandoned: the warning's event makes the views read that list
+        run.job._warn(f"handler {run.spec.name!r} did not stop within {self.stall_threshold:g} s of its job "
+                      f"being {status}: {place}. {consequence.capitalize()}.")
 
     def abandon(self, worker: Worker) -> list[Run]:
         """Stop waiting for ``worker``: its runs not begun move to a replacement; the stuck ones stay."""
