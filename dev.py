@@ -266,8 +266,6 @@ class Cell:
     extra: str = "test-core"
     env: tuple[tuple[str, str], ...] = ()
     default: bool = True  # run by `dev.py test` / `dev.py matrix`; otherwise only when named
-    parallel: bool = True  # under pytest-xdist (the browser cells too: 172 s and 151 s, 229 s and 221 s
-    # one test at a time, on 2 cores)
 
     @property
     def venv(self) -> Path:
@@ -346,7 +344,7 @@ def run_cell(cell: Cell) -> tuple[str, str, float]:
     say(f"matrix: {cell.name} ({versions}): pytest {' '.join(cell.tests)}")
     env = {**venv_env(venv), **dict(cell.env)}
     code = run(venv / BIN.name / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               *(parallel() if cell.parallel else ()), *cell.tests, env=env)
+               *parallel(), *cell.tests, env=env)  # every cell, browser ones too (172 s / 151 s vs 261 s / 223 s)
     return ("passed" if code == 0 else f"FAILED (pytest exit {code})"), versions, time.monotonic() - started
 
 
