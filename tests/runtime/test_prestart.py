@@ -130,16 +130,19 @@ def test_a_failing_hook_fails_every_held_job_with_the_sdks_payload(runtime: Runt
     monkeypatch.setenv("RUNPOD_POD_ID", "pod-7")
     monkeypatch.delenv("RUNPOD_LOG_CAPTURE", raising=False)
     tries = []
+    both_held = threading.Event()  # the hook fails once both jobs are held (else the second gets the next worker)
 
     def load_weights() -> None:
         tries.append(1)
         print("loading weights from /models/missing.bin", flush=True)
         if len(tries) == 1:
+            both_held.wait(T)
             raise FileNotFoundError("no weights at /models/missing.bin")
 
     runtime.register(lambda job: "ran", "h", prestart_hooks=[load_weights], concurrency_modifier=lambda _: 2,
                      refresh_worker=True)
     jobs = [runtime.submit("h", {"input": i}) for i in range(2)]
+    both_held.set()
     for job in jobs:
         info = payload(job.wait(T))
         assert list(info) == [*PAYLOAD_KEYS, "logs"]
