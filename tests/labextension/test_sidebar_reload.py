@@ -11,6 +11,7 @@ import httpx
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .conftest import screenshot
 
@@ -55,31 +56,51 @@ ENDED = """(expect) => { const c = document.querySelector('#rp-jupyter-sidebar .
                                   && (c.dataset.state !== 'ok' || c.textContent.includes(expect)); }"""
 
 
-def _answered_within_5s(page, action, expect):
+STATE = """() => { const c = document.querySelector('#rp-jupyter-sidebar .rp-command');
+                   const w = window.jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return {state: c && c.dataset.state, seq: c && c.dataset.seq, text: c && c.textContent,
+                           kernel: k && k.status, connection: k && k.connectionStatus}; }"""
+
+
+def _wait(page, lab, condition, arg, what):
+    """``page.wait_for_function``; on a timeout, what the sidebar said, the kernel's state and the
+    server's log tail (a failure under load must say where it stopped)."""
+    try:
+        page.wait_for_function(condition, arg=arg, timeout=T)
+    except PlaywrightTimeout:
+        state = page.evaluate(STATE)
+        with httpx.Client(base_url=lab.url, params={"token": lab.token}, timeout=10) as api:
+            kernels = [(k["execution_state"], k["last_activity"]) for k in api.get("/api/kernels").json()]
+        log = (lab.root / "jupyter-lab.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{what}: not within {T / 1000:.0f} s; sidebar {state}; kernels {kernels}; server log tail:\n{log}") from None
+
+
+def _answered_within_5s(page, lab, action, expect):
     """Act; the sidebar's command line must leave "sent" within 5 s (the kernel started the command, or
     it says it did not, with Retry), then end, saying ``expect`` when done. (state, seconds to answer)."""
     seq = page.evaluate(SEQ)
     started = time.monotonic()
     action()
-    page.wait_for_function(ANSWERED, arg=seq, timeout=T)
+    _wait(page, lab, ANSWERED, seq, "the command's first answer")
     took = time.monotonic() - started
-    page.wait_for_function(ENDED, arg=expect, timeout=T)
+    _wait(page, lab, ENDED, expect, f"the command's end ({expect!r})")
     return page.locator("#rp-jupyter-sidebar .rp-command").get_attribute("data-state"), took
 
 
-def _command(page, action, expect):
+def _command(page, lab, action, expect):
     """The command answers within 5 s — or says within 5 s that the kernel has not started it; then Retry
     (the same id: it runs once) and the answer, whenever the kernel gets to it. The final state."""
-    state, took = _answered_within_5s(page, action, expect)
+    state, took = _answered_within_5s(page, lab, action, expect)
     assert took < 5 + SLACK, (state, took)  # never a silent wait
     if state == "pending":  # a loaded machine: the kernel took more than 5 s to start it
         seq = page.evaluate(SEQ)
         page.locator('#rp-jupyter-sidebar .rp-command [data-action="retry"]').click()
-        page.wait_for_function(
-            """([seq, expect]) => { const c = document.querySelector('#rp-jupyter-sidebar .rp-command');
-                                     return c && +c.dataset.seq > seq && c.dataset.state === 'ok'
-                                            && c.textContent.includes(expect); }""",
-            arg=[seq, expect], timeout=T)
+        _wait(page, lab,
+              """([seq, expect]) => { const c = document.querySelector('#rp-jupyter-sidebar .rp-command');
+                                       return c && +c.dataset.seq > seq && c.dataset.state === 'ok'
+                                              && c.textContent.includes(expect); }""",
+              [seq, expect], f"the retried command's answer ({expect!r})")
         state = "ok"
     return state
 
@@ -131,9 +152,9 @@ def test_ten_page_loads_each_run_and_export_within_5s(lab, page, mode):
         _wait_loaded(page)
         assert page.evaluate("() => window.__before_reload === undefined")  # a new page, not the old one
         run = page.locator('#rp-jupyter-sidebar .rp-handler[data-name="echo"] [data-action="run"]')
-        assert _command(page, run.click, "queued") == "ok", i
+        assert _command(page, lab, run.click, "queued") == "ok", i
         out = f"exported/{mode}-{i}"
-        assert _command(page, _export_dialog(page, out), "written to") == "ok", i
+        assert _command(page, lab, _export_dialog(page, out), "written to") == "ok", i
         page.locator(".jp-Dialog .jp-mod-accept").click()  # the export's result dialog
         assert (lab.root / out / "handler.py").exists()
 
