@@ -14,7 +14,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-__all__ = ["EnvRead", "env_reads", "looks_secret", "platform_variable"]
+__all__ = ["EnvRead", "env_reads", "looks_secret", "platform_variable", "secret_literals"]
 
 _SECRET_PART = re.compile(r"(KEYS?|TOKEN|SECRETS?|PASSWORDS?|PASSWD|CREDENTIALS?|AUTH)$", re.I)
 _SECRET_VALUE = re.compile(r"^(sk-|hf_|ghp_|gho_|github_pat_|xox[abps]-|AKIA|glpat-)|://[^/@\s]+:[^/@\s]+@")
@@ -64,6 +64,54 @@ def env_reads(source: str) -> list[EnvRead]:
             seen, default=seen.default if seen.default is not None else read.default,
             kind="number" if "number" in (seen.kind, read.kind) else "string")
     return [*named.values(), *(r for r in reads if r.name is None)]
+
+
+def secret_literals(source: str) -> list[tuple[int, str]]:
+    """Where ``source`` spells out what looks like a secret, as ``(line, what)``, the value never shown: a
+    non-empty string literal given to a secret-looking name (``HF_TOKEN = "…"``, ``os.environ["API_KEY"] =
+    "…"``, ``login(token="…")``, a read's default ``os.getenv("HF_TOKEN", "…")``), or any string literal shaped
+    like a credential (``"hf_…"``, ``"sk-…"``, a URL with a password). Written into handler.py, it ends up
+    in the image and in every copy of the worker's repository."""
+    tree = ast.parse(source)
+    aliases = _Aliases.of(tree)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: dict[int, str] = {}
+
+    def note(node: ast.AST, what: str) -> None:
+        found.setdefault(getattr(node, "lineno", 0), what)
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _nonempty_str(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                name = _target_name(target, aliases)
+                if name is not None and looks_secret(name):
+                    note(node, f"{name} is set to a string literal")
+        elif isinstance(node, ast.keyword) and node.arg and looks_secret(node.arg) and _nonempty_str(node.value):
+            note(node.value, f"{node.arg}= is given a string literal")
+        read = _read(node, aliases, parents)
+        if read is not None and read.name and looks_secret(read.name) and isinstance(read.default, str) and read.default:
+            note(node, f"{read.name}'s default is a string literal")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SECRET_VALUE.search(node.value):
+            note(node, "a string literal is shaped like a credential")
+    return sorted(found.items())
+
+
+def _nonempty_str(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(node.value.strip())
+
+
+def _target_name(target: ast.expr, aliases: _Aliases) -> str | None:
+    """``NAME``, ``obj.NAME``, or the key of ``os.environ["NAME"]`` being assigned."""
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if (isinstance(target, ast.Subscript) and aliases.is_environ(target.value)
+            and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str)):
+        return target.slice.value
+    return None
 
 
 @dataclasses.dataclass

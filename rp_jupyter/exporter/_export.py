@@ -9,6 +9,7 @@ from typing import Any
 from ..exceptions import ExportError
 from ._cells import Cell, parse_cells
 from ._docker import choose_base_image, dockerfile, dockerignore, readme, test_input
+from ._envvars import secret_literals
 from ._handler import render_handler, select_statements
 from ._hub import HubFacts, hub_files, publishing_readme
 from ._model import Environment, HandlerConfig
@@ -88,6 +89,9 @@ def build_export(
     notes = [f"module {m!r} is not from an installed distribution: copy it next to handler.py" for m in reqs.unknown_modules]
     if request is None:
         notes.append("no successful job of this handler yet: test_input.json holds an empty input")
+    notes += [f"handler.py line {line}: {what} that looks like a secret: it would be baked into the image; read it "
+              "with os.environ[...] and set it as a secret in the endpoint's environment variables"
+              for line, what in secret_literals(files["handler.py"])]
     problems: list[str] = []
     if hub is not None:  # the RunPod Hub's files (issue 14): generated, then checked against the schemas
         hub_texts, hub_notes = hub_files(config, cells, statements, modules, env, base, files, hub)

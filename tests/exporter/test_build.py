@@ -245,3 +245,25 @@ def test_every_build_from_pytorchs_index_gets_the_index_line_once_even_when_torc
     assert "torchvision==0.23.0+cu128" in lines and "torchaudio==2.8.0+cu128" in lines
     index = "--extra-index-url https://download.pytorch.org/whl/cu128"
     assert lines.count(index) == 1 and lines.index(index) < lines.index("torchaudio==2.8.0+cu128")
+
+
+def test_a_secret_spelled_out_in_the_kept_cells_is_noted_by_line_never_by_value() -> None:
+    raw = ["import os\nfrom huggingface_hub import login\nHF_TOKEN = 'hf_abcdefghijklmnop'\n"
+           "API_URL = 'https://user:pa55word@example.com/v1'\nMAX_TOKENS = 64",
+           "def handler(job):\n    login(token=HF_TOKEN)\n    return [API_URL, MAX_TOKENS, os.getenv('MODEL', 'gpt2')]"]
+    export = build_export(SYNC, cells(raw), cases.CPU_ENV)
+    lines = export.files["handler.py"].splitlines()
+    notes = [note for note in export.notes if "looks like a secret" in note]
+    assert len(notes) == 2, export.notes
+    for note, (name, what) in zip(notes, [("HF_TOKEN", "HF_TOKEN is set to a string literal"),
+                                          ("API_URL", "a string literal is shaped like a credential")], strict=True):
+        line = int(note.split("handler.py line ")[1].split(":")[0])
+        assert lines[line - 1].startswith(f"{name} = "), (note, lines)
+        assert what in note and "hf_abc" not in note and "pa55word" not in note
+        assert note in repr(export)
+
+
+def test_secrets_read_from_the_environment_are_not_noted() -> None:
+    raw = ["import os\nHF_TOKEN = os.environ['HF_TOKEN']\nKEY = os.getenv('API_KEY', '')\nTOKENIZER_NAME = 'gpt2'",
+           "def handler(job):\n    return [HF_TOKEN, KEY, TOKENIZER_NAME]"]
+    assert not [note for note in build_export(SYNC, cells(raw), cases.CPU_ENV).notes if "secret" in note]
