@@ -184,6 +184,11 @@ class Hub:
         from comm import create_comm, get_comm_manager
 
         self.comm = create_comm(target_name=TARGET, primary=False)
+        # Pages address the main shell. ipykernel 7.4 would route them to the subshell of the request
+        # current when the comm last sent — for snapshots sent from the views' clock thread, whatever any
+        # shell handled last: a widget's per-comm-target subshell, which JupyterLab deletes with its page,
+        # after which every command was dropped ("Unknown subshell_id"). Keep the subshell the page chose.
+        self.comm._reply_subshell_for = lambda data, default: default
         get_comm_manager().register_comm(self.comm)
         self.comm.on_msg(self.on_message)
         self.comm.on_close(self._reopen)
