@@ -119,6 +119,27 @@ class Kernel:
             if done(message):
                 return messages
 
+    def control(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        """Send a control-channel request (``create_subshell_request``, ...); its reply's content."""
+        msg = self.client.session.msg(msg_type, content)
+        self.client.control_channel.send(msg)
+        while True:
+            reply = self.client.get_control_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return dict(reply["content"])
+
+    def send_on_subshell(self, subshell: str, code: str) -> str:
+        """Start executing ``code`` on a subshell (JEP 91), as a page's comm target would; its message id."""
+        msg = self.client.session.msg("execute_request", {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
+        msg["header"]["subshell_id"] = subshell
+        self.client.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
+
+    def has_subshells(self) -> bool:
+        return self.execute("", s="get_ipython().kernel._supports_kernel_subshells")["s"] == "True"
+
     def execute(self, code: str, timeout: float = 60, **expressions: str) -> dict[str, Any]:
         """Run ``code`` to the end; fails the test if it raised. Returns the evaluated expressions."""
         content = self.reply(self.send(code, **expressions), timeout)

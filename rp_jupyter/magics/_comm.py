@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import session
 from ..runtime import HandlerSpec, Job, JobEvent, JobStatus
-from ..widgets._clock import CLOCK
+from ..widgets._clock import CLOCK, keep_page_shell
 from ..widgets._jobs_table import abandoned_lines, group_of, lab_runs
 
 __all__ = ["TARGET", "gpu_name", "handler_info", "job_info", "register", "snapshot", "unregister"]
@@ -184,11 +184,7 @@ class Hub:
         from comm import create_comm, get_comm_manager
 
         self.comm = create_comm(target_name=TARGET, primary=False)
-        # Pages address the main shell. ipykernel 7.4 would route them to the subshell of the request
-        # current when the comm last sent — for snapshots sent from the views' clock thread, whatever any
-        # shell handled last: a widget's per-comm-target subshell, which JupyterLab deletes with its page,
-        # after which every command was dropped ("Unknown subshell_id"). Keep the subshell the page chose.
-        self.comm._reply_subshell_for = lambda data, default: default
+        keep_page_shell(self.comm)  # pages address the main shell: never a widget subshell gone since
         get_comm_manager().register_comm(self.comm)
         self.comm.on_msg(self.on_message)
         self.comm.on_close(self._reopen)

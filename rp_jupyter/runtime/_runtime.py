@@ -155,6 +155,9 @@ class Runtime:
             job.wait(wait)
         except JobWaitTimeout:
             pass  # RunPod answers with the job's current status; the client polls /status
+        except KeyboardInterrupt:  # also one that came before the wait began: the job is cancelled
+            job.cancel()
+            raise
         return job.to_status()
 
     def track(self, job: Job) -> Job:

@@ -11,9 +11,9 @@ the first mark and stops with :meth:`Clock.stop` (``%unload_ext``), after flushi
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Clock", "Flushable"]
+__all__ = ["Clock", "Flushable", "keep_page_shell"]
 
 
 class Flushable(Protocol):
@@ -79,3 +79,24 @@ class Clock:
 
 
 CLOCK = Clock()
+
+
+def keep_page_shell(*targets: Any) -> None:
+    """Route what pages send to these comms, or widgets and their children, to the shell the page chose.
+
+    ipykernel 7.4 routes a comm's incoming messages to the subshell of the request that was current when
+    the comm last sent. Ours send from the clock's thread (and the runtime's), where "current" is whatever
+    any shell handled last: a page's per-comm-target widget subshell, which JupyterLab deletes when that
+    target's last comm closes — after which the comm was deaf (``Unknown subshell_id``: commands dropped,
+    a reloaded page's ``request_state`` unanswered). A message's own header is what the page meant.
+    Nothing to do on an ipykernel without the routing."""
+    for target in targets:
+        comm = getattr(target, "comm", target)
+        if comm is not None:
+            comm._reply_subshell_for = _by_header
+        parts = [*getattr(target, "children", ()), getattr(target, "layout", None), getattr(target, "style", None)]
+        keep_page_shell(*(part for part in parts if getattr(part, "comm", None) is not None))
+
+
+def _by_header(data: Any, default: Any) -> Any:
+    return default

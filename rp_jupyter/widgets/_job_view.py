@@ -22,7 +22,7 @@ import traitlets
 
 from ..runtime import Job, JobEvent, Runtime
 from ._cells import cell_namer
-from ._clock import CLOCK
+from ._clock import CLOCK, keep_page_shell
 from ._format import (
     CellNamer,
     curl_snippet,
@@ -93,6 +93,7 @@ class JobView(anywidget.AnyWidget):
         self._display_handle: Any = None
         self._seq = 0
         self.on_msg(self._on_front_end_message)
+        keep_page_shell(self)  # updates leave from the clock thread: see keep_page_shell
         self._unsubscribe = job.subscribe(self._on_event)
         self._render_all(final=job.done)
         # The end, whenever it comes: a job ending while this view is made may have published its

@@ -14,7 +14,7 @@ import ipywidgets
 import traitlets
 
 from ..runtime import Job, JobEvent, JobStatus, Runtime
-from ._clock import CLOCK
+from ._clock import CLOCK, keep_page_shell
 from ._format import state_style, summary_text
 from ._live import LiveOutput
 from ._state import job_state
@@ -127,6 +127,7 @@ class JobsPanel(ipywidgets.VBox):
         self.add_class("rpj-live")
         self.live = LiveOutput("jobs", self._static_html, summary=self._text)
         self.table.on_msg(self._on_click)
+        keep_page_shell(self)
         self.table.observe(lambda _change: self.flush(), names="show_lab")
         self._unsubscribe = runtime.subscribe(self._on_event)
         self.flush()

@@ -12,7 +12,7 @@ import ipywidgets
 
 from ..exceptions import RpJupyterError
 from ..runtime import Job, JobEvent, Runtime, json_problem
-from ._clock import CLOCK
+from ._clock import CLOCK, keep_page_shell
 from ._format import summary_text
 from ._job_view import JobView
 from ._jobs_table import job_row
@@ -54,6 +54,7 @@ class RunForm(ipywidgets.VBox):
         self.live = LiveOutput("form", self._static_html, summary=self._text)
         self.editor.observe(lambda _change: self.live.refresh(), names="value")
         self.run_button.on_click(self._run)
+        keep_page_shell(self)
         self.cancel_button.on_click(lambda _: self.current.cancel() if self.current else None)
         self.history.observe(self._reopen, names="value")
         self._unsubscribe = runtime.subscribe(self._on_event)

@@ -13,6 +13,8 @@ from typing import Any
 
 import ipywidgets
 
+from ._clock import keep_page_shell
+
 __all__ = ["TestsView"]
 
 
@@ -21,6 +23,7 @@ class TestsView:
 
     def __init__(self, title: str) -> None:
         self.widget = ipywidgets.HTML(value=f"<i>{html.escape(title)}</i>")
+        keep_page_shell(self.widget)
         self.title = title
         self._handle: Any = None
 

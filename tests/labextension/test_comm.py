@@ -262,38 +262,23 @@ def test_a_lab_run_is_one_entry_of_the_snapshot() -> None:
     assert run["status"] == "COMPLETED" and run["counts"] == {"COMPLETED": 8}
 
 
-def _control(kernel: Any, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
-    client = kernel.client
-    msg = client.session.msg(msg_type, content)
-    client.control_channel.send(msg)
-    while True:
-        reply = client.get_control_msg(timeout=30)
-        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
-            return dict(reply["content"])
-
-
 def test_commands_reach_the_hub_after_a_subshell_it_sent_from_is_deleted(lab: Lab, kernel: Any) -> None:
     """ipykernel 7.4 routes a comm's incoming messages to the subshell of the request that was current
     when the comm last sent: for our snapshots (sent from the views' clock thread) that is whatever any
     shell handled last — a widget's message on a page's per-comm-target subshell. JupyterLab deletes that
-    subshell when its page goes, and every command of the next page was then dropped ("Unknown
-    subshell_id"): Run and Retry said "no answer" for good. Pages address the main shell; so must the kernel."""
-    supported = kernel.execute("", s="get_ipython().kernel._supports_kernel_subshells")["s"]
-    if supported != "True":
+    subshell when the last comm of its target closes (job views close when their jobs end), and every
+    command was then dropped ("Unknown subshell_id"): Run and Retry said "no answer" for good. Pages
+    address the main shell; so must the kernel."""
+    if not kernel.has_subshells():
         pytest.skip("this ipykernel has no subshells")
     kernel.execute(HANDLER)
     lab.attach()
-    subshell = _control(kernel, "create_subshell_request", {})["subshell_id"]
+    subshell = kernel.control("create_subshell_request", {})["subshell_id"]
     # a request on the subshell, current while the clock thread sends a snapshot (the job's end)
-    client = kernel.client
-    msg = client.session.msg("execute_request", {
-        "code": "import rp_jupyter, time\njob = rp_jupyter.session.run('echo', {'input': 1})\n"
-                "job.wait(30)\ntime.sleep(0.5)", "silent": False, "store_history": False,
-        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
-    msg["header"]["subshell_id"] = subshell
-    client.shell_channel.send(msg)
+    msg_id = kernel.send_on_subshell(subshell, "import rp_jupyter, time\njob = rp_jupyter.session.run('echo', "
+                                                "{'input': 1})\njob.wait(30)\ntime.sleep(0.5)")
     lab.snapshot_where(lambda s: s["counts"]["COMPLETED"] == 1)
-    assert kernel.reply(msg["header"]["msg_id"])["status"] == "ok"
-    assert _control(kernel, "delete_subshell_request", {"subshell_id": subshell})["status"] == "ok"
+    assert kernel.reply(msg_id)["status"] == "ok"
+    assert kernel.control("delete_subshell_request", {"subshell_id": subshell})["status"] == "ok"
     reply = lab.command("run", handler="echo")  # the next page's Run, on the main shell
     assert reply["ok"], reply

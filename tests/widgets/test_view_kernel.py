@@ -83,3 +83,37 @@ def _state(message):
             target = target[key]
         target[path[-1]] = bytes(buffer)
     return state
+
+
+SLOW_STREAM = '''%%rp_handler slow
+import time
+def handler(job):
+    for i in range(20):
+        time.sleep(0.1)
+        yield i
+'''
+
+
+def test_a_reloaded_page_can_restore_a_view_updated_while_a_deleted_subshell_was_current(kernel):
+    """ipykernel 7.4 routes a comm's incoming messages to the subshell of the request current when it
+    last sent; a view updates from the clock thread, where that is whatever any shell handled last. With
+    that subshell deleted (JupyterLab deletes a comm target's subshell with its last comm), a page's
+    ``request_state`` for the view was dropped ("Unknown subshell_id") and the view never rendered."""
+    import pytest
+
+    if not kernel.has_subshells():
+        pytest.skip("this ipykernel has no subshells")
+    kernel.execute("%load_ext rp_jupyter")
+    kernel.execute(SLOW_STREAM)
+    opened = [m for m in kernel.iopub(kernel.send('job = %rp_run slow {"input": 1}\njob'))
+              if m["msg_type"] == "comm_open"]
+    view = next(m["content"]["comm_id"] for m in opened if m["content"]["data"]["state"]["_model_name"] == "AnyModel")
+    subshell = kernel.control("create_subshell_request", {})["subshell_id"]
+    # current on the subshell while the view streams (its flushes leave from the clock thread)
+    assert kernel.reply(kernel.send_on_subshell(subshell, "job.wait(30)"))["status"] == "ok"
+    assert kernel.control("delete_subshell_request", {"subshell_id": subshell})["status"] == "ok"
+    request = kernel.client.session.msg("comm_msg", {"comm_id": view, "data": {"method": "request_state"}})
+    kernel.client.shell_channel.send(request)  # what a reloaded page's widget manager sends for each model
+    answered = kernel.iopub_until(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == view
+                                  and m["parent_header"].get("msg_id") == request["header"]["msg_id"], timeout=20)
+    assert answered[-1]["content"]["data"]["method"] == "update"
