@@ -97,6 +97,10 @@ class LoopThread:
 
         return self.submit(_call()).result(timeout)
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the loop's thread to end (once something stopped the loop)."""
+        self._thread.join(timeout)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop and join its thread (pending tasks must have been dealt with before)."""
         if self.loop.is_closed():

@@ -294,7 +294,7 @@ class Runtime:
             job.warnings.append("cancelled: the runtime shut down before the job finished")
             self._scheduler.stop(job, JobStatus.CANCELLED)
         self._scheduler.wait_idle(deadline)
-        for call in self._scheduler.close():
+        for call in self._scheduler.close(deadline):
             log.info("rp_jupyter: shut down with an %s", call.describe())
         self._loop.call_soon(self._deliver)
         self._loop.stop(max(0.2, deadline - time.monotonic()))

@@ -379,8 +379,10 @@ class Scheduler:
                 if left <= 0 or not self._idle.wait(left):
                     break
 
-    def close(self) -> list[AbandonedCall]:
-        """Abandon what still runs, close every worker, stop the timers. Returns what was abandoned."""
+    def close(self, deadline: float | None = None) -> list[AbandonedCall]:
+        """Abandon what still runs, close every worker, stop the timers; until ``deadline`` (monotonic),
+        wait for the closed workers' threads to end (a clean unload leaves none). Returns what was abandoned."""
+        closed: list[Worker] = []
         with self._lock:
             workers = {run.worker for run in self._runs.values() if run.worker is not None}
             workers.update(endpoint.worker for endpoint in self.endpoints.values() if endpoint.worker is not None)
@@ -394,7 +396,12 @@ class Scheduler:
                 self.abandon(worker)
             else:
                 worker.close()
+                if worker.prestart is None or not worker.prestart.running:  # a hook still running: abandoned
+                    closed.append(worker)
         self.timers.stop()
+        if deadline is not None:
+            for worker in closed:
+                worker.join(max(0.0, deadline - time.monotonic()))
         return self.abandoned
 
 

@@ -114,6 +114,9 @@ class Worker:
     def close(self) -> None:
         """No more runs will come: end the thread or loop once idle."""
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for a closed, idle worker's thread to end."""
+
     def _end(self, run: Run, result: dict[str, Any] | None, fatal: BaseException | None = None) -> None:
         with self._end_lock:  # a held run can be failed by the control plane as the worker reaches it
             if run.ended:
@@ -154,6 +157,9 @@ class SyncWorker(Worker):
 
     def close(self) -> None:
         self._inbox.put(None)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
     def frame(self, run: Run | None) -> FrameType | None:
         if self.current is not run:
@@ -375,6 +381,9 @@ class AsyncWorker(Worker):
     def close(self) -> None:
         """Stop the loop once its tasks are done (at once when idle)."""
         self._post(self._stop_when_idle)
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
 
     def _stop_when_idle(self) -> None:
         tasks = [task for task in asyncio.all_tasks(self.thread.loop) if not task.done()]

@@ -82,6 +82,29 @@ def test_the_loop_thread_is_gone_after_shutdown() -> None:
     assert runtime.shutdown(timeout=1.0) == []  # a second shutdown is a no-op
 
 
+def test_no_worker_thread_outlives_shutdown() -> None:
+    """``%unload_ext`` leaves no thread of ours: shutdown waits (within its deadline) for the threads of
+    the workers it closed, instead of leaving them to end a moment later."""
+    async def agen(job: dict[str, Any]) -> Any:
+        yield 1
+
+    def gen(job: dict[str, Any]) -> Any:
+        yield 1
+
+    async def coro(job: dict[str, Any]) -> Any:
+        return 1
+
+    runtime = Runtime()
+    names = {"sync-w": lambda job: 1, "gen-w": gen, "async-w": coro, "agen-w": agen}
+    for name, handler in names.items():
+        runtime.register(handler, name)
+        assert runtime.submit(name, {"input": {}}).wait(T).status is JobStatus.COMPLETED
+    ours = {f"rp-handler-{name}" for name in names}
+    assert ours <= {t.name for t in threading.enumerate()}
+    assert runtime.shutdown(timeout=5.0) == []
+    assert not [t.name for t in threading.enumerate() if t.name in ours]
+
+
 def test_cancel_and_progress_after_shutdown_are_harmless() -> None:
     runtime = Runtime()
     runtime.register(lambda job: "ok", "h")
