@@ -184,7 +184,7 @@ class Hub:
         from comm import create_comm, get_comm_manager
 
         self.comm = create_comm(target_name=TARGET, primary=False)
-        keep_page_shell(self.comm)  # pages address the main shell: never a widget subshell gone since
+        keep_page_shell(self.comm)  # pages send on the main shell: route there (see keep_page_shell)
         get_comm_manager().register_comm(self.comm)
         self.comm.on_msg(self.on_message)
         self.comm.on_close(self._reopen)
