@@ -138,7 +138,7 @@ class Kernel:
         return str(msg["header"]["msg_id"])
 
     def has_subshells(self) -> bool:
-        return self.execute("", s="get_ipython().kernel._supports_kernel_subshells")["s"] == "True"
+        return self.execute("", s="getattr(get_ipython().kernel, '_supports_kernel_subshells', False)")["s"] == "True"
 
     def execute(self, code: str, timeout: float = 60, **expressions: str) -> dict[str, Any]:
         """Run ``code`` to the end; fails the test if it raised. Returns the evaluated expressions."""
