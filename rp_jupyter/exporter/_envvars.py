@@ -89,12 +89,11 @@ def secret_literals(source: str) -> list[tuple[int, str]]:
                     note(node, f"{name} is set to a string literal")
         elif isinstance(node, ast.keyword) and node.arg and looks_secret(node.arg) and _nonempty_str(node.value):
             note(node.value, f"{node.arg}= is given a string literal")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _SECRET_VALUE.search(node.value):
+            note(node, "a string literal is shaped like a credential")  # after its statement (walked first)
         read = _read(node, aliases, parents)
         if read is not None and read.name and looks_secret(read.name) and isinstance(read.default, str) and read.default:
             note(node, f"{read.name}'s default is a string literal")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SECRET_VALUE.search(node.value):
-            note(node, "a string literal is shaped like a credential")
     return sorted(found.items())
 
 
