@@ -275,8 +275,8 @@ def test_commands_reach_the_hub_after_a_subshell_it_sent_from_is_deleted(lab: La
     lab.attach()
     subshell = kernel.control("create_subshell_request", {})["subshell_id"]
     # a request on the subshell, current while the clock thread sends a snapshot (the job's end)
-    msg_id = kernel.send_on_subshell(subshell, "import rp_jupyter, time\njob = rp_jupyter.session.run('echo', "
-                                                "{'input': 1})\njob.wait(30)\ntime.sleep(0.5)")
+    msg_id = kernel.send_on_subshell(subshell, "import rp_jupyter\njob = rp_jupyter.session.run('echo', "
+                                                "{'input': 1})\njob.wait(30)")
     lab.snapshot_where(lambda s: s["counts"]["COMPLETED"] == 1)
     assert kernel.reply(msg_id)["status"] == "ok"
     assert kernel.control("delete_subshell_request", {"subshell_id": subshell})["status"] == "ok"
