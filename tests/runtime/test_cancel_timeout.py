@@ -250,3 +250,23 @@ def test_cancelling_a_job_waiting_behind_a_running_one_abandons_nothing(runtime:
     assert runtime.abandoned == [] and first.warnings == []
     release.open()
     assert first.wait(T).output == "a" and waiting.wait(T).status is JobStatus.CANCELLED
+
+
+def test_an_interrupt_before_run_syncs_wait_begins_cancels_the_job(runtime: Runtime, gate, monkeypatch) -> None:
+    """A kernel interrupt can land after the job is queued and before ``wait`` is inside its ``try``
+    (where it cancels): run_sync cancels it there too — no job left running for a cell that was stopped."""
+    from rp_jupyter.runtime import Job
+
+    held = gate()
+    runtime.register(lambda job: held.wait(), "h")
+
+    def interrupted(self: Job, timeout: float | None = None) -> Job:
+        raise KeyboardInterrupt  # as the signal would, on the first line of the wait
+
+    monkeypatch.setattr(Job, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runtime.run_sync("h", {"input": 1})
+    monkeypatch.undo()
+    [job] = runtime.jobs
+    assert job.status is JobStatus.CANCELLED
+    held.open()
