@@ -26,11 +26,13 @@ for await (const chunk of tokens.stream(streamed.id)) {
   results.stream.push(chunk);
 }
 
-const blocked = await blocker.run({ input: 0 });
-results.cancel = await blocker.cancel(blocked.id);
-await blocker.run({ input: 1 });  // the worker is still busy with the cancelled call: these stay queued
+const blocked = await blocker.run({ input: 0 });  // taken at once: the worker is busy with it
+await blocker.run({ input: 1 });  // these stay queued behind it
 await blocker.run({ input: 2 });
 results.purgeQueue = await blocker.purgeQueue();
+// cancelled last: a call that ignores its cancel is abandoned after the stall threshold (250 ms) and a new
+// worker takes the queue, so jobs queued after the cancel were purged or not depending on the machine's load
+results.cancel = await blocker.cancel(blocked.id);
 results.health = await echo.health();
 try {
   results.missing = await echo.status("no-such-job");
