@@ -153,9 +153,18 @@ def _run_save_reopen(server, browser, name):
                                    f => f.textContent.includes('FAILED')); }}""",
             timeout=60_000,
         )
+        # The static copies follow the panels at most once a second (widgets/_live.py), so for up to a second
+        # after the views finish they may still say IN_PROGRESS: save once both show the finished jobs, as a
+        # person sees them in the panels (a save before that keeps what the copy said then).
+        first.wait_for_function(
+            """() => { const copies = [...document.querySelectorAll('.rpj-fallback')].map(f => f.textContent);
+                       return copies.length === 2 && copies.every(c => c.includes('COMPLETED') && !c.includes('IN_PROGRESS')); }""",
+            timeout=30_000,
+        )
     except Exception as error:  # say what the page shows instead
         shown = first.evaluate(f"() => {JOB_VIEWS}.map(v => [v.className, v.querySelector('.rpj-status').textContent])")
-        raise AssertionError(f"the views did not both finish: {shown}") from error
+        copies = first.evaluate("() => [...document.querySelectorAll('.rpj-fallback')].map(f => f.textContent)")
+        raise AssertionError(f"the views and their copies did not all finish: views {shown}, copies {copies}") from error
     # while the panels are live, their static copies are in the page but not shown
     assert first.locator(".rpj-fallback").count() == 2 and not first.locator(".rpj-fallback").first.is_visible()
     first.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
