@@ -125,6 +125,59 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+PAGE_STATE = """() => { const side = document.querySelector('#rp-jupyter-sidebar');
+  const command = side && side.querySelector('.rp-command');
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return {url: location.pathname, kernel: k ? [k.status, k.connectionStatus] : null,
+          command: command ? [command.dataset.state, command.dataset.seq, command.textContent] : null,
+          sidebar: side ? side.innerText.slice(0, 1500) : null,
+          dialogs: [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText.slice(0, 800)),
+          notifications: [...document.querySelectorAll('.jp-Notification-Toast, .Toastify__toast')]
+                           .map(n => n.innerText.slice(0, 300)).slice(-5)}; }"""
+
+
+def explain(page: Any, server: Lab | None) -> str:
+    """What the page shows (the sidebar, its command line, dialogs, notifications, the kernel's state)
+    and what the server knows (its kernels, its log's tail): a browser test that fails under load must
+    say where it stopped."""
+    import httpx
+
+    lines = []
+    try:
+        lines.append(f"page: {json.dumps(page.evaluate(PAGE_STATE), indent=1)}")
+    except Exception as error:  # a closed or hung page: say so, the server's side may still tell
+        lines.append(f"page: not readable ({type(error).__name__}: {str(error)[:200]})")
+    if server is not None:
+        try:
+            with httpx.Client(base_url=server.url, params={"token": server.token}, timeout=10) as api:
+                kernels = [(k["execution_state"], k["last_activity"]) for k in api.get("/api/kernels").json()]
+            lines.append(f"kernels: {kernels}")
+        except Exception as error:
+            lines.append(f"kernels: not readable ({type(error).__name__})")
+        log = server.root / "jupyter-lab.log"
+        lines.append("server log tail:\n" + (log.read_text(errors="replace")[-3000:] if log.exists() else "(none)"))
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed browser test's report gets :func:`explain` of its page and a screenshot in test-artifacts/."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    funcargs = getattr(item, "funcargs", {})
+    page = funcargs.get("page")
+    if report.when != "call" or not report.failed or page is None:
+        return
+    server = funcargs.get("lab") or funcargs.get("notebook7")
+    text = explain(page, server)
+    try:
+        text += f"\nscreenshot: {screenshot(page, 'FAILED-' + item.name.replace('/', '_')[:80])}"
+    except Exception:  # the page is gone: the text is what there is
+        pass
+    report.sections.append(("what the browser and the server showed", text))
+
+
 def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from browser.conftest import ARTIFACTS, Lab, browser, lab, page, screenshot
+from browser.conftest import (
+    ARTIFACTS,
+    Lab,
+    browser,
+    explain,
+    lab,
+    page,
+    pytest_runtest_makereport,
+    screenshot,
+)
 
-__all__ = ["ARTIFACTS", "Lab", "browser", "lab", "page", "screenshot"]
+__all__ = ["ARTIFACTS", "Lab", "browser", "explain", "lab", "page", "pytest_runtest_makereport", "screenshot"]

@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .conftest import screenshot
+from .conftest import explain, screenshot
 
 KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 T = 60_000
@@ -56,24 +56,13 @@ ENDED = """(expect) => { const c = document.querySelector('#rp-jupyter-sidebar .
                                   && (c.dataset.state !== 'ok' || c.textContent.includes(expect)); }"""
 
 
-STATE = """() => { const c = document.querySelector('#rp-jupyter-sidebar .rp-command');
-                   const w = window.jupyterapp.shell.currentWidget;
-                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return {state: c && c.dataset.state, seq: c && c.dataset.seq, text: c && c.textContent,
-                           kernel: k && k.status, connection: k && k.connectionStatus}; }"""
-
-
 def _wait(page, lab, condition, arg, what):
     """``page.wait_for_function``; on a timeout, what the sidebar said, the kernel's state and the
     server's log tail (a failure under load must say where it stopped)."""
     try:
         page.wait_for_function(condition, arg=arg, timeout=T)
     except PlaywrightTimeout:
-        state = page.evaluate(STATE)
-        with httpx.Client(base_url=lab.url, params={"token": lab.token}, timeout=10) as api:
-            kernels = [(k["execution_state"], k["last_activity"]) for k in api.get("/api/kernels").json()]
-        log = (lab.root / "jupyter-lab.log").read_text(errors="replace")[-3000:]
-        raise AssertionError(f"{what}: not within {T / 1000:.0f} s; sidebar {state}; kernels {kernels}; server log tail:\n{log}") from None
+        raise AssertionError(f"{what}: not within {T / 1000:.0f} s; {explain(page, lab)}") from None
 
 
 def _answered_within_5s(page, lab, action, expect):
