@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,15 +160,14 @@ def explain(page: Any, server: Lab | None) -> str:
     return "\n".join(lines)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed browser test's report gets :func:`explain` of its page and a screenshot in test-artifacts/."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
+    report = yield
     funcargs = getattr(item, "funcargs", {})
     page = funcargs.get("page")
     if report.when != "call" or not report.failed or page is None:
-        return
+        return report
     server = funcargs.get("lab") or funcargs.get("notebook7")
     text = explain(page, server)
     try:
@@ -176,6 +175,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     except Exception:  # the page is gone: the text is what there is
         pass
     report.sections.append(("what the browser and the server showed", text))
+    return report
 
 
 def screenshot(page: Any, name: str, full_page: bool = True) -> Path:

@@ -26,7 +26,12 @@ for await (const chunk of tokens.stream(streamed.id)) {
   results.stream.push(chunk);
 }
 
-const blocked = await blocker.run({ input: 0 });  // taken at once: the worker is busy with it
+const blocked = await blocker.run({ input: 0 });
+// the worker takes it on its own thread: queue the others once it has (else a purge would remove it too)
+for (let tries = 0; (await blocker.status(blocked.id)).status !== "IN_PROGRESS"; tries++) {
+  if (tries === 1000) throw new Error(`job ${blocked.id} was not started within 10 s`);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
 await blocker.run({ input: 1 });  // these stay queued behind it
 await blocker.run({ input: 2 });
 results.purgeQueue = await blocker.purgeQueue();
